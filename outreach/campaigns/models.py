@@ -1,0 +1,44 @@
+"""The campaigns table."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from outreach.db import Base, UTCDateTime, utcnow
+
+CHANNELS = ("letter", "sms")
+CAMPAIGN_STATES = ("draft", "approved", "active", "finished", "cancelled")
+SCHEDULES = ("quarterly", "manual")
+
+
+class Campaign(Base):
+    """A campaign: who (saved audience), what (kit), how (channel), at what price (rate card), when."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    channel: Mapped[str] = mapped_column(String(6))
+    audience_id: Mapped[int] = mapped_column(ForeignKey("audiences.id"))
+    kit: Mapped[str] = mapped_column(String(300))
+    # A rate card is versioned by date (outreach.ledger); a run takes the version in force at approval.
+    rate_card_code: Mapped[str] = mapped_column(String(50))
+    schedule: Mapped[str] = mapped_column(String(10), default="manual")
+    print_shop: Mapped[str | None] = mapped_column(String(100))
+    batch_size: Mapped[int] = mapped_column(Integer, default=1000)
+    state: Mapped[str] = mapped_column(String(10), default="draft")
+    # What was approved: a digest of the kit's files and the audience expression, and for which period.
+    approved_hash: Mapped[str | None] = mapped_column(String(64))
+    approved_period: Mapped[str | None] = mapped_column(String(7))
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        CheckConstraint(f"channel IN {CHANNELS!r}", name="channel"),
+        CheckConstraint(f"state IN {CAMPAIGN_STATES!r}", name="state"),
+        CheckConstraint(f"schedule IN {SCHEDULES!r}", name="schedule"),
+    )

@@ -1,0 +1,7 @@
+"""Imports every table so that Base.metadata (and Alembic) sees the whole schema."""
+
+from audiences.models import Audience, RegistryImport, Suppression, Unit, Worker
+from outreach.campaigns.models import Campaign
+from outreach.runs.models import Piece, Run
+
+__all__ = ["Audience", "Campaign", "Piece", "RegistryImport", "Run", "Suppression", "Unit", "Worker"]

@@ -1,0 +1,63 @@
+"""The one settings object: every knob, read from OUTREACH_* environment variables (or a .env file)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("outreach-data")
+DEFAULT_SMS_OPT_OUT = "拒收请回复R"
+DEFAULT_RETENTION_DAYS = 90
+DEFAULT_BATCH_SIZE = 1000
+DEFAULT_CHUNK_SIZE = 500
+
+
+class Settings(BaseSettings):
+    """Outreach settings; each field is OUTREACH_<NAME> in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="OUTREACH_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=DEFAULT_DATA_DIR, description="Folder for the SQLite file and batches.")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default a SQLite file in data_dir."
+    )
+    broker_url: str | None = Field(
+        default=None, description="Celery broker (redis://...); unset runs tasks in-process."
+    )
+    result_backend: str | None = Field(default=None, description="Celery result backend; default broker_url.")
+    batch_dir: Path | None = Field(default=None, description="Shared folder for batch files.")
+    storage_url: str | None = Field(
+        default=None, description="s3://bucket/prefix for batch files instead of batch_dir."
+    )
+    fonts: list[Path] = Field(
+        default_factory=list, description="TrueType/OpenType fonts tried first, in order, before system fonts."
+    )
+    sms_opt_out_text: str = DEFAULT_SMS_OPT_OUT
+    sms_send_start_hour: int = 8
+    sms_send_end_hour: int = 21
+    retention_days: int = DEFAULT_RETENTION_DAYS
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    quarter_start_day: int = Field(default=1, ge=1, le=28, description="Day of the quarter's first month.")
+    quarter_start_hour: int = Field(default=8, ge=0, le=23)
+    timezone: str = "Asia/Shanghai"
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in the data folder."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'outreach.db').resolve()}"
+
+    @property
+    def resolved_batch_dir(self) -> Path:
+        """Where batch files go when no object store is set."""
+        return self.batch_dir if self.batch_dir is not None else self.data_dir / "batches"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Gets the process-wide settings (read once)."""
+    return Settings()
