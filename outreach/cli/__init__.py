@@ -20,11 +20,16 @@ err_console = Console(stderr=True)
 
 def _register() -> None:
     # Each domain owns its commands; importing here keeps start-up cheap for `outreach --help`.
-    from outreach.cli import audience, db, registry
+    from outreach.cli import audience, campaign, db, demo, ledger, proof, registry, run
 
     app.add_typer(db.app, name="db")
     app.add_typer(registry.app, name="registry")
     app.add_typer(audience.app, name="audience")
+    app.add_typer(ledger.app, name="ledger")
+    app.add_typer(campaign.app, name="campaign")
+    app.add_typer(run.app, name="run")
+    proof.register(app)
+    demo.register(app)
 
 
 _register()
