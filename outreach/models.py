@@ -2,6 +2,6 @@
 
 from audiences.models import Audience, RegistryImport, Suppression, Unit, Worker
 from outreach.campaigns.models import Campaign
-from outreach.runs.models import Piece, Run
+from outreach.runs.models import Batch, Piece, Run
 
-__all__ = ["Audience", "Campaign", "Piece", "RegistryImport", "Run", "Suppression", "Unit", "Worker"]
+__all__ = ["Audience", "Batch", "Campaign", "Piece", "RegistryImport", "Run", "Suppression", "Unit", "Worker"]

@@ -33,6 +33,8 @@ class Campaign(Base):
     # What was approved: a digest of the kit's files and the audience expression, and for which period.
     approved_hash: Mapped[str | None] = mapped_column(String(64))
     approved_period: Mapped[str | None] = mapped_column(String(7))
+    # The first period ever approved: the quarterly schedule never runs a campaign for earlier quarters.
+    first_period: Mapped[str | None] = mapped_column(String(7))
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

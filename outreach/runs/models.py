@@ -1,20 +1,24 @@
-"""Runs and their pieces: the frozen recipient list of one campaign period."""
+"""Runs, their pieces and their print batches: the frozen recipient list of one campaign period."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, SmallInteger, String, Text, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, SmallInteger, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from outreach.db import Base, UTCDateTime, utcnow
 
-RUN_STATES = ("waiting", "rendering", "assembling", "done", "failed", "cancelled")
+RUN_STATES = ("waiting", "rendering", "assembling", "done", "cancelled")
 PIECE_STATES = ("pending", "rendered", "failed")
+BATCH_STATES = ("ready", "downloaded", "printed", "mailed")
 
 
 class Run(Base):
-    """One campaign for one period (e.g. 2027-Q1); never two for the same campaign and period."""
+    """One campaign for one period (e.g. 2027-Q1); never two for the same campaign and period.
+
+    A 'waiting' run has no pieces yet: its period's content is not approved (the note says so).
+    """
 
     __tablename__ = "runs"
 
@@ -23,10 +27,13 @@ class Run(Base):
     period: Mapped[str] = mapped_column(String(7))
     state: Mapped[str] = mapped_column(String(10), default="rendering")
     piece_count: Mapped[int] = mapped_column(Integer, default=0)
-    chunk_size: Mapped[int] = mapped_column(Integer, default=500)
+    batch_size: Mapped[int] = mapped_column(Integer, default=1000)
     rate_card_id: Mapped[int | None] = mapped_column(Integer)
-    error: Mapped[str | None] = mapped_column(Text)
+    # The kit digest the pieces were rendered with: the approved content, frozen with the recipients.
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (
@@ -34,11 +41,21 @@ class Run(Base):
         CheckConstraint(f"state IN {RUN_STATES!r}", name="state"),
     )
 
+    @property
+    def batch_count(self) -> int:
+        """How many print (or gateway) batches the run's pieces make."""
+        return -(-self.piece_count // self.batch_size) if self.piece_count else 0
+
+
+def piece_number(run_id: int, seq: int) -> str:
+    """The number printed on a piece's envelope and letter: run and sequence, e.g. R000012-0000345."""
+    return f"R{run_id:06d}-{seq:07d}"
+
 
 class Piece(Base):
     """One letter or SMS to one recipient in one run: a snapshot of what is printed, frozen at run start.
 
-    `seq` is the presort order (postcode, township, unit); `number` is printed on envelope and letter.
+    `seq` is the presort order (postcode, township, unit), which also decides its batch.
     """
 
     __tablename__ = "pieces"
@@ -46,7 +63,6 @@ class Piece(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
     seq: Mapped[int] = mapped_column(Integer)
-    number: Mapped[str] = mapped_column(String(30))
     worker_id: Mapped[int] = mapped_column(ForeignKey("workers.id"))
     name: Mapped[str] = mapped_column(String(50))
     gender: Mapped[str] = mapped_column(String(1))
@@ -66,4 +82,38 @@ class Piece(Base):
         UniqueConstraint("run_id", "seq"),
         Index("ix_pieces_run_state", "run_id", "state"),
         CheckConstraint(f"state IN {PIECE_STATES!r}", name="state"),
+    )
+
+    @property
+    def number(self) -> str:
+        """The printed piece number."""
+        return piece_number(self.run_id, self.seq)
+
+
+class Batch(Base):
+    """A print (or SMS gateway) batch of a run: its files, their checksums, and what the print shop reported.
+
+    `files` maps a role (envelopes, letters, manifest, ticket, ticket_pdf, sms) to
+    {"key": storage key, "sha256": ..., "bytes": ...}; it outlives the files themselves after purging.
+    """
+
+    __tablename__ = "batches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    first_seq: Mapped[int] = mapped_column(Integer)
+    last_seq: Mapped[int] = mapped_column(Integer)
+    pieces: Mapped[int] = mapped_column(Integer)
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    files: Mapped[dict[str, dict[str, object]]] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(10), default="ready")
+    downloaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    printed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    mailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("run_id", "seq"),
+        CheckConstraint(f"state IN {BATCH_STATES!r}", name="state"),
     )
