@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.orm import InstrumentedAttribute
 
+from audiences import normalise as normalise_values
 from audiences.models import GENDERS, UNIT_KINDS, Unit, Worker
 
 
@@ -21,32 +22,21 @@ class FieldType(StrEnum):
     BOOL = "yes/no"
 
 
-# Spellings a planner may type for a value, mapped to what the registry stores.
-GENDER_SPELLINGS: Mapping[str, str] = {
-    "f": "F",
-    "female": "F",
-    "女": "F",
-    "女性": "F",
-    "m": "M",
-    "male": "M",
-    "男": "M",
-    "男性": "M",
-}
-# Traditional forms of the unit kinds (registries from Taiwan/Hong Kong partners use them).
-UNIT_KIND_SPELLINGS: Mapping[str, str] = {
-    **{kind: kind for kind in UNIT_KINDS},
-    "企業": "企业",
-    "事業單位": "事业单位",
-    "機關": "机关",
-    "學校": "学校",
-}
+def _lenient(normaliser: Callable[[str], str | None]) -> Callable[[str], str | None]:
+    """The importer's normaliser for a value typed in a query: None when it refuses the value."""
 
-
-def _from_spellings(spellings: Mapping[str, str]) -> Callable[[str], str | None]:
     def normalise(value: str) -> str | None:
-        return spellings.get(value.strip().lower()) or spellings.get(value.strip())
+        try:
+            return normaliser(value)
+        except normalise_values.Malformed:
+            return None
 
     return normalise
+
+
+def _category(value: str) -> str | None:
+    # Stored simplified (公務員 -> 公务员), so a query in either script matches.
+    return normalise_values.category(value, max_length=200) or value
 
 
 @dataclass(frozen=True)
@@ -82,11 +72,18 @@ FIELDS: dict[str, Field] = {
             False,
             "F or M (女/男 also accepted)",
             allowed=GENDERS,
-            normalise=_from_spellings(GENDER_SPELLINGS),
+            normalise=_lenient(normalise_values.gender),
         ),
         Field("age", FieldType.INT, Worker.birth_year, True, "this year minus birth year", is_age=True),
         Field("birth_year", FieldType.INT, Worker.birth_year, True, "year of birth"),
-        Field("category", FieldType.TEXT, Worker.category, True, "e.g. 公务员, 白领, 企业职工, 教师"),
+        Field(
+            "category",
+            FieldType.TEXT,
+            Worker.category,
+            True,
+            "e.g. 公务员, 白领, 企业职工, 教师",
+            normalise=_category,
+        ),
         Field("hardship", FieldType.BOOL, Worker.hardship, False, "困难职工"),
         Field("migrant", FieldType.BOOL, Worker.migrant, False, "外来务工"),
         Field("consent.sms", FieldType.BOOL, Worker.consent_sms, False, "agreed to receive SMS"),
@@ -111,7 +108,7 @@ FIELDS: dict[str, Field] = {
             False,
             "、".join(UNIT_KINDS),
             allowed=UNIT_KINDS,
-            normalise=_from_spellings(UNIT_KIND_SPELLINGS),
+            normalise=_lenient(normalise_values.unit_kind),
             table="units",
         ),
         Field("unit.township", FieldType.TEXT, Unit.township, True, "乡镇", table="units"),

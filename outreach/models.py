@@ -2,6 +2,7 @@
 
 from audiences.models import Audience, RegistryImport, Suppression, Unit, Worker
 from outreach.campaigns.models import Campaign
+from outreach.ledger.models import Budget, BudgetVersion, LedgerEntry, RateCard, RateCardFee  # noqa: F401
 from outreach.runs.models import Batch, Piece, Run
 
 __all__ = ["Audience", "Batch", "Campaign", "Piece", "RegistryImport", "Run", "Suppression", "Unit", "Worker"]

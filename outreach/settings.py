@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     fonts: list[Path] = Field(
         default_factory=list, description="TrueType/OpenType fonts tried first, in order, before system fonts."
     )
+    visibility_timeout: int = Field(
+        default=60,
+        description="Seconds before Redis hands an unacknowledged task (a lost worker's) to another worker.",
+    )
+    zip_batches: bool = Field(default=False, description="Also pack each print batch into one ZIP.")
+    sms_gateway_batch: int = Field(default=1000, description="Numbers per SMS gateway upload file.")
     sms_opt_out_text: str = DEFAULT_SMS_OPT_OUT
     sms_send_start_hour: int = 8
     sms_send_end_hour: int = 21

@@ -28,6 +28,7 @@ def _register() -> None:
     app.add_typer(ledger.app, name="ledger")
     app.add_typer(campaign.app, name="campaign")
     app.add_typer(run.app, name="run")
+    app.add_typer(run.batch_app, name="batch")
     proof.register(app)
     demo.register(app)
 

@@ -1,0 +1,541 @@
+"""Importing a registry file: validate and normalise each row, then upsert units and workers in bulk.
+
+The file is streamed in chunks. Per chunk: the chunk's units are looked up (and cached for the rest of the
+file), new ones inserted and changed ones updated; then the stored (key, row_hash) of the chunk's workers are
+fetched in one query, and new workers are bulk-inserted, changed ones bulk-updated, the rest counted as
+unchanged. Everything happens in the caller's transaction, so a failure or interruption leaves the registry
+as it was once the caller rolls back; `strict` rolls back a savepoint itself when any row is rejected.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.orm import Session
+
+from audiences import normalise
+from audiences.columns import ALL_COLUMNS, HeaderMap, resolve_headers
+from audiences.models import RegistryImport, Unit, Worker
+from audiences.normalise import Malformed
+from audiences.reader import open_registry_file
+from outreach.db import utcnow
+
+CHUNK_ROWS = 5000
+# The summary keeps this many rejections in memory; the rejects file gets all of them.
+MAX_REJECTIONS_KEPT = 1000
+UNIT_FIELDS = ("name", "credit_code", "kind", "industry", "township", "address", "postcode")
+WORKER_FIELDS = (
+    "worker_no",
+    "name",
+    "gender",
+    "birth_year",
+    "birth_date",
+    "category",
+    "mobile",
+    "home_address",
+    "home_postcode",
+    "hardship",
+    "migrant",
+    "consent_sms",
+    "mail_opt_out",
+    "unit_id",
+)
+# Which file column each stored unit field comes from, to name the column in a rejection.
+_UNIT_SOURCE = {
+    "name": "unit_name",
+    "credit_code": "unit_code",
+    "kind": "unit_kind",
+    "industry": "industry",
+    "township": "township",
+    "address": "unit_address",
+    "postcode": "unit_postcode",
+}
+_UNITS: Table = Unit.__table__  # type: ignore[assignment]
+_WORKERS: Table = Worker.__table__  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A row that was not imported: its line in the file, the column (as headed in the file) and why."""
+
+    line: int
+    column: str
+    reason: str
+
+
+@dataclass
+class ImportSummary:
+    """What an import did. Worker counts are zero for a units-only file; `applied` is False after --strict."""
+
+    filename: str
+    format: str
+    encoding: str | None
+    kind: str = "workers"
+    rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    units_inserted: int = 0
+    units_updated: int = 0
+    units_unchanged: int = 0
+    unknown_columns: list[str] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    applied: bool = True
+    import_id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as plain JSON-ready data."""
+        return asdict(self)
+
+
+class _RowError(Exception):
+    def __init__(self, column: str, reason: str) -> None:
+        super().__init__(reason)
+        self.column = column
+        self.reason = reason
+
+
+@dataclass
+class _UnitState:
+    """A unit met in this file: its stored id and values, and the values the file gave (with their line)."""
+
+    id: int | None
+    stored: dict[str, Any]
+    given: dict[str, Any] = field(default_factory=dict)
+    given_at: dict[str, int] = field(default_factory=dict)
+    dirty: bool = False
+
+
+@dataclass
+class _Parsed:
+    line: int
+    cells: list[str]
+    unit_key: str
+    unit: dict[str, Any]
+    worker: dict[str, Any] | None
+
+
+def unit_key(*, credit_code: str | None, name: str, township: str | None) -> str:
+    """A unit's identity: its credit code when given, else its name and township."""
+    return f"c:{credit_code}" if credit_code else f"n:{name}|{township or ''}"
+
+
+def worker_key(*, worker_no: str | None, unit_id: int, name: str, mobile: str | None) -> str:
+    """A worker's identity: her worker number when given, else her unit, name and mobile."""
+    return f"no:{worker_no}" if worker_no else f"u:{unit_id}:{name}:{mobile or ''}"
+
+
+def row_hash(values: dict[str, Any]) -> str:
+    """A digest of a worker's imported fields; equal digests mean a re-import changes nothing."""
+    joined = "\x1f".join("" if values[f] is None else str(values[f]) for f in WORKER_FIELDS)
+    return hashlib.md5(joined.encode(), usedforsecurity=False).hexdigest()
+
+
+def _column_length(table: Table, column: str) -> int:
+    length = getattr(table.c[column].type, "length", None)
+    assert isinstance(length, int)
+    return length
+
+
+_MAX = {
+    "worker_no": _column_length(_WORKERS, "worker_no"),
+    "name": _column_length(_WORKERS, "name"),
+    "category": _column_length(_WORKERS, "category"),
+    "home_address": _column_length(_WORKERS, "home_address"),
+    "unit_name": _column_length(_UNITS, "name"),
+    "industry": _column_length(_UNITS, "industry"),
+    "township": _column_length(_UNITS, "township"),
+    "unit_address": _column_length(_UNITS, "address"),
+}
+
+
+class _RowParser:
+    """Turns the cells of one row into unit and worker values, or a _RowError naming the column."""
+
+    def __init__(self, headers: HeaderMap, header_row: list[str]) -> None:
+        self.positions = headers.positions
+        self.has_workers = headers.has_workers
+        self.label = {
+            c.name: header_row[i].strip()
+            for c, i in ((c, headers.positions.get(c.name)) for c in ALL_COLUMNS)
+            if i is not None
+        }
+        self.today = date.today()
+
+    def _cell(self, cells: list[str], column: str) -> str:
+        index = self.positions.get(column)
+        if index is None or index >= len(cells):
+            return ""
+        return cells[index]
+
+    def _apply(self, column: str, func: Callable[[str], Any], cells: list[str]) -> Any:
+        try:
+            return func(self._cell(cells, column))
+        except Malformed as exc:
+            raise _RowError(self.label[column], str(exc)) from None
+
+    def parse(self, line: int, cells: list[str]) -> _Parsed:
+        """Validates and normalises one row."""
+        unit_name = self._apply("unit_name", lambda v: normalise.name(v, max_length=_MAX["unit_name"]), cells)
+        worker: dict[str, Any] | None = None
+        if self.has_workers:
+            name = self._apply("name", lambda v: normalise.name(v, max_length=_MAX["name"]), cells)
+            if name is None:
+                raise _RowError(self.label["name"], "name missing")
+            if unit_name is None:
+                raise _RowError(self.label["unit_name"], "unit name missing")
+            gender = self._apply("gender", normalise.gender, cells) if "gender" in self.positions else None
+            if gender is None:
+                raise _RowError(self.label.get("gender", "gender"), "gender missing")
+            birth_year, birth_date = self._apply(
+                "birth", lambda v: normalise.birth(v, today=self.today), cells
+            )
+            worker = {
+                "worker_no": self._apply(
+                    "worker_no", lambda v: normalise.worker_no(v, max_length=_MAX["worker_no"]), cells
+                ),
+                "name": name,
+                "gender": gender,
+                "birth_year": birth_year,
+                "birth_date": birth_date,
+                "category": self._apply(
+                    "category", lambda v: normalise.category(v, max_length=_MAX["category"]), cells
+                ),
+                "mobile": self._apply("mobile", normalise.mobile, cells),
+                "home_address": self._apply(
+                    "home_address", lambda v: normalise.text(v, max_length=_MAX["home_address"]), cells
+                ),
+                "home_postcode": self._apply("home_postcode", normalise.postcode, cells),
+                "hardship": bool(self._apply("hardship", normalise.flag, cells)),
+                "migrant": bool(self._apply("migrant", normalise.flag, cells)),
+                "consent_sms": bool(self._apply("consent_sms", normalise.flag, cells)),
+                "mail_opt_out": bool(self._apply("mail_opt_out", normalise.flag, cells)),
+            }
+        elif unit_name is None:
+            raise _RowError(self.label["unit_name"], "unit name missing")
+        assert unit_name is not None
+        unit = {
+            "name": unit_name,
+            "credit_code": self._apply("unit_code", normalise.credit_code, cells),
+            "kind": self._apply("unit_kind", normalise.unit_kind, cells),
+            "industry": self._apply(
+                "industry", lambda v: normalise.text(v, max_length=_MAX["industry"]), cells
+            ),
+            "township": self._apply(
+                "township", lambda v: normalise.text(v, max_length=_MAX["township"]), cells
+            ),
+            "address": self._apply(
+                "unit_address", lambda v: normalise.text(v, max_length=_MAX["unit_address"]), cells
+            ),
+            "postcode": self._apply("unit_postcode", normalise.postcode, cells),
+        }
+        key = unit_key(credit_code=unit["credit_code"], name=unit_name, township=unit["township"])
+        return _Parsed(line=line, cells=cells, unit_key=key, unit=unit, worker=worker)
+
+
+def _spreadsheet_safe(cell: str) -> str:
+    """A cell that a spreadsheet will show as text rather than run as a formula."""
+    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
+
+
+@contextmanager
+def _rejects_writer(path: Path | None, header: list[str]) -> Iterator[Callable[[Rejection, list[str]], None]]:
+    if path is None:
+        yield lambda _rejection, _cells: None
+        return
+    # utf-8-sig: Excel opens a BOM-marked CSV as UTF-8 instead of the local code page.
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["line", "column", "reason", *(_spreadsheet_safe(h) for h in header)])
+
+        def write(rejection: Rejection, cells: list[str]) -> None:
+            writer.writerow(
+                [rejection.line, _spreadsheet_safe(rejection.column), rejection.reason]
+                + [_spreadsheet_safe(c) for c in cells]
+            )
+
+        yield write
+
+
+class _Importer:
+    """The state of one import: the unit cache, the workers met so far, the counts."""
+
+    def __init__(
+        self, session: Session, summary: ImportSummary, reject: Callable[[Rejection, list[str]], None]
+    ):
+        self.session = session
+        self.summary = summary
+        self.reject_sink = reject
+        self.units: dict[str, _UnitState] = {}
+        self.units_touched: set[str] = set()
+        self.units_updated: set[str] = set()
+        # Stored id -> line of every worker this import wrote or matched, to catch a worker listed twice.
+        self.seen_workers: dict[int, int] = {}
+
+    def reject(self, line: int, column: str, reason: str, cells: list[str]) -> None:
+        rejection = Rejection(line=line, column=column, reason=reason)
+        self.summary.rejected += 1
+        if len(self.summary.rejections) < MAX_REJECTIONS_KEPT:
+            self.summary.rejections.append(rejection)
+        self.reject_sink(rejection, cells)
+
+    def _load_units(self, keys: set[str]) -> None:
+        missing = [k for k in keys if k not in self.units]
+        if not missing:
+            return
+        columns = [_UNITS.c.id, _UNITS.c.key, *(_UNITS.c[f] for f in UNIT_FIELDS)]
+        for row in self.session.execute(select(*columns).where(_UNITS.c.key.in_(missing))):
+            self.units[row.key] = _UnitState(id=row.id, stored={f: getattr(row, f) for f in UNIT_FIELDS})
+        for key in missing:
+            self.units.setdefault(key, _UnitState(id=None, stored={}))
+
+    def _merge_unit(self, parsed: _Parsed, labels: dict[str, str]) -> None:
+        """Takes the unit values a row gives; a value contradicting an earlier row's is a _RowError."""
+        state = self.units[parsed.unit_key]
+        given = {name: value for name, value in parsed.unit.items() if value is not None}
+        for name, value in given.items():
+            earlier = state.given.get(name)
+            if earlier is not None and earlier != value:
+                column = labels.get(_UNIT_SOURCE[name], _UNIT_SOURCE[name])
+                raise _RowError(
+                    column,
+                    f"{value!r} contradicts {earlier!r} given for this unit on line {state.given_at[name]}",
+                )
+        for name, value in given.items():
+            if name not in state.given:
+                state.given[name] = value
+                state.given_at[name] = parsed.line
+                if state.stored.get(name) != value:
+                    state.dirty = True
+
+    def _flush_units(self, keys: set[str]) -> None:
+        now = utcnow()
+        states = [(k, self.units[k]) for k in keys]
+        new = [(k, s) for k, s in states if s.id is None and s.given]
+        if new:
+            rows = [
+                {"key": k, **{f: s.given.get(f) for f in UNIT_FIELDS}, "created_at": now, "updated_at": now}
+                for k, s in new
+            ]
+            for row in rows:
+                row["kind"] = row["kind"] or "其他"
+            returned = self.session.execute(insert(_UNITS).returning(_UNITS.c.key, _UNITS.c.id), rows)
+            ids = {key: unit_id for key, unit_id in returned}
+            for key, state in new:
+                state.id = ids[key]
+                state.stored = {f: state.given.get(f) for f in UNIT_FIELDS}
+                state.stored["kind"] = state.stored["kind"] or "其他"
+                state.dirty = False
+            self.summary.units_inserted += len(new)
+        changed = [(k, s) for k, s in states if s.dirty and s.id is not None]
+        if changed:
+            params = []
+            for key, state in changed:
+                state.stored.update(state.given)
+                state.dirty = False
+                self.units_updated.add(key)
+                params.append(
+                    {"_id": state.id, **{f: state.stored.get(f) for f in UNIT_FIELDS}, "updated_at": now}
+                )
+            statement = (
+                update(_UNITS)
+                .where(_UNITS.c.id == bindparam("_id"))
+                .values({f: bindparam(f) for f in (*UNIT_FIELDS, "updated_at")})
+            )
+            self.session.connection().execute(statement, params)
+
+    def chunk(self, parser: _RowParser, rows: list[tuple[int, list[str]]]) -> None:
+        """Imports one chunk of rows."""
+        parsed: list[_Parsed] = []
+        for line, cells in rows:
+            try:
+                parsed.append(parser.parse(line, cells))
+            except _RowError as exc:
+                self.reject(line, exc.column, exc.reason, cells)
+        self._load_units({p.unit_key for p in parsed})
+        accepted: list[_Parsed] = []
+        for p in parsed:
+            try:
+                self._merge_unit(p, parser.label)
+            except _RowError as exc:
+                self.reject(p.line, exc.column, exc.reason, p.cells)
+                continue
+            self.units_touched.add(p.unit_key)
+            accepted.append(p)
+        self._flush_units({p.unit_key for p in accepted})
+        if parser.has_workers:
+            self._workers(accepted, parser)
+
+    def _workers(self, accepted: list[_Parsed], parser: _RowParser) -> None:
+        by_key: dict[str, tuple[_Parsed, dict[str, Any], str]] = {}
+        for p in accepted:
+            values = p.worker
+            assert values is not None
+            unit_id = self.units[p.unit_key].id
+            assert unit_id is not None
+            values["unit_id"] = unit_id
+            key = worker_key(
+                worker_no=values["worker_no"], unit_id=unit_id, name=values["name"], mobile=values["mobile"]
+            )
+            if key in by_key:
+                self._reject_duplicate(p, values, by_key[key][0].line, parser)
+                continue
+            by_key[key] = (p, values, row_hash(values))
+        if not by_key:
+            return
+        stored = {
+            row.key: (row.id, row.row_hash)
+            for row in self.session.execute(
+                select(_WORKERS.c.key, _WORKERS.c.id, _WORKERS.c.row_hash).where(
+                    _WORKERS.c.key.in_(list(by_key))
+                )
+            )
+        }
+        now = utcnow()
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        lines_by_key: dict[str, int] = {}
+        for key, (p, values, digest) in by_key.items():
+            found = stored.get(key)
+            if found is None:
+                inserts.append(
+                    {"key": key, **values, "row_hash": digest, "created_at": now, "updated_at": now}
+                )
+                lines_by_key[key] = p.line
+                continue
+            worker_id, stored_hash = found
+            if worker_id in self.seen_workers:
+                self._reject_duplicate(p, values, self.seen_workers[worker_id], parser)
+                continue
+            self.seen_workers[worker_id] = p.line
+            if stored_hash == digest:
+                self.summary.unchanged += 1
+            else:
+                updates.append({"_id": worker_id, **values, "row_hash": digest, "updated_at": now})
+        if inserts:
+            returned = self.session.execute(
+                insert(_WORKERS).returning(_WORKERS.c.key, _WORKERS.c.id), inserts
+            )
+            for key, worker_id in returned:
+                self.seen_workers[worker_id] = lines_by_key[key]
+            self.summary.inserted += len(inserts)
+        if updates:
+            statement = (
+                update(_WORKERS)
+                .where(_WORKERS.c.id == bindparam("_id"))
+                .values({f: bindparam(f) for f in (*WORKER_FIELDS, "row_hash", "updated_at")})
+            )
+            self.session.connection().execute(statement, updates)
+            self.summary.updated += len(updates)
+
+    def _reject_duplicate(self, p: _Parsed, values: dict[str, Any], earlier: int, parser: _RowParser) -> None:
+        if values["worker_no"]:
+            column, what = parser.label["worker_no"], "worker number"
+        else:
+            column, what = parser.label["name"], "unit, name and mobile"
+        self.reject(p.line, column, f"same {what} as line {earlier}", p.cells)
+
+    def finish(self) -> None:
+        self.summary.units_updated = len(self.units_updated)
+        self.summary.units_unchanged = (
+            len(self.units_touched) - self.summary.units_inserted - len(self.units_updated)
+        )
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def import_registry(
+    *,
+    session: Session,
+    path: Path,
+    strict: bool = False,
+    rejects: Path | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ImportSummary:
+    """Imports a registry file into the session's transaction; the caller commits."""
+    started = utcnow()
+    digest = _sha256(path)
+    with open_registry_file(path) as registry:
+        where = path.name
+        headers = resolve_headers(registry.header, where=where)
+        summary = ImportSummary(
+            filename=path.name,
+            format=registry.format,
+            encoding=registry.encoding,
+            kind="workers" if headers.has_workers else "units",
+            unknown_columns=list(headers.unknown),
+        )
+        parser = _RowParser(headers, registry.header)
+        savepoint = session.begin_nested()
+        try:
+            with _rejects_writer(rejects, registry.header) as sink:
+                importer = _Importer(session, summary, sink)
+                chunk: list[tuple[int, list[str]]] = []
+                for line, cells in registry.rows:
+                    if len(cells) > headers.width and any(c.strip() for c in cells[headers.width :]):
+                        _note_headerless(summary, cells, headers.width)
+                    chunk.append((line, cells))
+                    if len(chunk) >= CHUNK_ROWS:
+                        _run_chunk(importer, parser, chunk, summary, progress)
+                        chunk = []
+                if chunk:
+                    _run_chunk(importer, parser, chunk, summary, progress)
+                importer.finish()
+        except BaseException:
+            savepoint.rollback()
+            raise
+    if strict and summary.rejected:
+        savepoint.rollback()
+        summary.applied = False
+        summary.inserted = summary.updated = summary.unchanged = 0
+        summary.units_inserted = summary.units_updated = summary.units_unchanged = 0
+    else:
+        savepoint.commit()
+    record = RegistryImport(
+        filename=path.name[:500],
+        sha256=digest,
+        encoding=summary.encoding or summary.format,
+        inserted=summary.inserted,
+        updated=summary.updated,
+        unchanged=summary.unchanged,
+        rejected=summary.rejected,
+        units_inserted=summary.units_inserted,
+        started_at=started,
+        finished_at=utcnow(),
+    )
+    session.add(record)
+    session.flush()
+    summary.import_id = record.id
+    return summary
+
+
+def _note_headerless(summary: ImportSummary, cells: list[str], width: int) -> None:
+    for index in range(width, len(cells)):
+        label = f"column {index + 1} (no header)"
+        if cells[index].strip() and label not in summary.unknown_columns:
+            summary.unknown_columns.append(label)
+
+
+def _run_chunk(
+    importer: _Importer,
+    parser: _RowParser,
+    chunk: list[tuple[int, list[str]]],
+    summary: ImportSummary,
+    progress: Callable[[int], None] | None,
+) -> None:
+    importer.chunk(parser, chunk)
+    summary.rows += len(chunk)
+    if progress is not None:
+        progress(summary.rows)

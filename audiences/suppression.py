@@ -1,0 +1,133 @@
+"""The suppression list (opt-outs, returned mail, numbers that replied R/T/退订) that every audience honours.
+
+Opt-outs hold across channels and runs (DESIGN, PIPL), so an SMS reply is stored with channel 'all'; returned
+mail says only that the address fails, so it suppresses mail alone.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Literal
+
+from sqlalchemy import ColumnElement, exists, or_, select
+from sqlalchemy.orm import Session
+
+from audiences import normalise
+from audiences.models import Suppression, Worker
+from outreach.errors import InputError, NotFound
+
+Reason = Literal["opt_out", "returned_mail", "sms_reply"]
+SuppressionChannel = Literal["mail", "sms", "all"]
+Channel = Literal["mail", "sms"]
+
+REASONS: tuple[Reason, ...] = ("opt_out", "returned_mail", "sms_reply")
+CHANNELS: tuple[SuppressionChannel, ...] = ("mail", "sms", "all")
+# Replies that mean 'stop', after trimming, NFKC (full-width R -> R) and upper-casing.
+STOP_REPLIES = frozenset({"R", "T", "TD", "退订", "退訂", "拒收"})
+
+
+def _mobile(value: str) -> str:
+    try:
+        mobile = normalise.mobile(value)
+    except normalise.Malformed as exc:
+        raise InputError(str(exc)) from None
+    if mobile is None:
+        raise InputError("a mobile number is required")
+    return mobile
+
+
+def suppress(
+    *,
+    session: Session,
+    reason: Reason,
+    channel: SuppressionChannel,
+    worker_id: int | None = None,
+    mobile: str | None = None,
+    note: str | None = None,
+) -> Suppression:
+    """Adds a suppression, or returns the identical one already on the list."""
+    if reason not in REASONS:
+        raise InputError(f"reason {reason!r} is not one of {', '.join(REASONS)}")
+    if channel not in CHANNELS:
+        raise InputError(f"channel {channel!r} is not one of {', '.join(CHANNELS)}")
+    if worker_id is None and mobile is None:
+        raise InputError("a suppression needs a worker id or a mobile")
+    number = _mobile(mobile) if mobile is not None else None
+    if worker_id is not None and session.get(Worker, worker_id) is None:
+        raise NotFound(f"no worker with id {worker_id}")
+    # The unique constraint cannot catch repeats where a column is NULL (NULLs are distinct), so look first.
+    existing = session.scalar(
+        select(Suppression).where(
+            Suppression.channel == channel,
+            Suppression.reason == reason,
+            Suppression.worker_id.is_(None) if worker_id is None else Suppression.worker_id == worker_id,
+            Suppression.mobile.is_(None) if number is None else Suppression.mobile == number,
+        )
+    )
+    if existing is not None:
+        return existing
+    row = Suppression(channel=channel, reason=reason, worker_id=worker_id, mobile=number, note=note)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def is_stop_reply(text: str) -> bool:
+    """Whether an SMS reply asks to stop (R, T, TD, 退订, 拒收; full-width and case folded)."""
+    folded = unicodedata.normalize("NFKC", text).strip().upper()
+    return folded in STOP_REPLIES
+
+
+def record_sms_reply(*, session: Session, mobile: str, text: str) -> Suppression | None:
+    """Suppresses a number on every channel when its reply asks to stop; other replies return None."""
+    number = _mobile(mobile)
+    if not is_stop_reply(text):
+        return None
+    return suppress(
+        session=session, reason="sms_reply", channel="all", mobile=number, note=f"reply: {text.strip()[:50]}"
+    )
+
+
+def record_returned_mail(*, session: Session, worker_id: int, note: str | None = None) -> Suppression:
+    """Stops mail to a worker whose letter came back (her mobile stays reachable by SMS)."""
+    return suppress(session=session, reason="returned_mail", channel="mail", worker_id=worker_id, note=note)
+
+
+def channels_blocking(channel: Channel | None) -> tuple[SuppressionChannel, ...]:
+    """Suppression channels that block sending on `channel` ('all' alone when only the audience is asked)."""
+    return ("all",) if channel is None else (channel, "all")
+
+
+def not_suppressed(channel: Channel | None) -> ColumnElement[bool]:
+    """SQL: no suppression blocks this worker on `channel`, neither by her id nor by her mobile.
+
+    Two NOT EXISTS, one per indexed column (suppressions.worker_id, suppressions.mobile), so each becomes an
+    anti-join instead of an OR that defeats both indexes.
+    """
+    blocking = channels_blocking(channel)
+    by_worker = exists().where(Suppression.worker_id == Worker.id, Suppression.channel.in_(blocking))
+    by_mobile = exists().where(Suppression.mobile == Worker.mobile, Suppression.channel.in_(blocking))
+    return ~by_worker & ~by_mobile
+
+
+def is_suppressed(
+    *, session: Session, channel: Channel | None, worker_id: int | None = None, mobile: str | None = None
+) -> bool:
+    """Whether a worker (by id) or a number is suppressed on `channel`."""
+    conditions = []
+    blocking = channels_blocking(channel)
+    if worker_id is not None:
+        conditions.append(Suppression.worker_id == worker_id)
+    if mobile is not None:
+        conditions.append(Suppression.mobile == _mobile(mobile))
+    if not conditions:
+        raise InputError("give a worker id or a mobile")
+    found = session.scalar(
+        select(Suppression.id).where(or_(*conditions), Suppression.channel.in_(blocking)).limit(1)
+    )
+    return found is not None
+
+
+def list_suppressions(*, session: Session, limit: int = 100) -> list[Suppression]:
+    """The most recent suppressions, newest first."""
+    return list(session.scalars(select(Suppression).order_by(Suppression.id.desc()).limit(limit)))

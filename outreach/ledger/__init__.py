@@ -1,0 +1,1 @@
+"""The cost ledger: rate cards, budgets, append-only entries in integer fen, and statements."""

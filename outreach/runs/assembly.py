@@ -1,0 +1,133 @@
+"""Assembling a rendered run into print batches: manifest, job ticket, checksums, optional ZIP.
+
+Every file is a pure function of the frozen pieces and the kit, so assembling twice writes the same bytes.
+Only what is printed leaves for the print shop: names, units, addresses, postcodes, piece numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from outreach.campaigns.models import Campaign
+from outreach.db import utcnow
+from outreach.ledger import service as ledger
+from outreach.render import Kit
+from outreach.runs import service as runs
+from outreach.runs.models import Batch, Piece, Run, piece_number
+from outreach.runs.ticket import JobTicket, write_ticket_pdf
+from outreach.spreadsheet import write_csv
+from outreach.storage import Storage, sha256_of
+
+MANIFEST_HEADER = ("sequence", "piece", "name", "unit", "address", "postcode", "pages", "file")
+# ZIP entries carry a fixed timestamp so the archive's bytes (and checksum) do not depend on the clock.
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def assemble(*, session: Session, run_id: int, storage: Storage, make_zip: bool = False) -> Sequence[Batch]:
+    """Writes each batch's manifest, job ticket and checksums, releases unused budget, finishes the run."""
+    run = runs.get(session=session, run_id=run_id)
+    if run.state == "done":
+        return runs.batches(session=session, run_id=run_id)
+    if not runs.begin_assembly(session=session, run_id=run_id):
+        raise runs.StateError(f"run {run.id} is {run.state}; it can be assembled once every piece is rendered")
+    campaign = session.get(Campaign, run.campaign_id)
+    assert campaign is not None
+    kit = runs.kit_for(campaign.kit)
+    for seq in range(1, run.batch_count + 1):
+        assemble_batch(session=session, run=run, campaign=campaign, kit=kit, batch_seq=seq, storage=storage,
+                       make_zip=make_zip)
+    ledger.release(session=session, run_id=run.id)
+    run.state = "done"
+    run.finished_at = utcnow()
+    session.flush()
+    return runs.batches(session=session, run_id=run_id)
+
+
+def assemble_batch(
+    *, session: Session, run: Run, campaign: Campaign, kit: Kit, batch_seq: int, storage: Storage, make_zip: bool
+) -> None:
+    """Writes one batch's manifest, ticket, checksums (and ZIP) and records the batch."""
+    first, last = runs.batch_range(run, batch_seq)
+    pieces = session.execute(
+        select(Piece.seq, Piece.name, Piece.unit_name, Piece.address, Piece.postcode, Piece.pages, Piece.parts)
+        .where(Piece.run_id == run.id, Piece.seq.between(first, last), Piece.state == "rendered")
+        .order_by(Piece.seq)
+    ).all()
+    failed = (last - first + 1) - len(pieces)
+    letter = kit.channel == "letter"
+    print_files = ("envelopes.pdf", "letters.pdf") if letter else ("sms.csv",)
+    files: dict[str, dict[str, object]] = {}
+    for name in print_files:
+        files[name] = _describe(storage, runs.batch_key(run, batch_seq, name))
+    with tempfile.TemporaryDirectory(prefix="outreach-assemble-") as tmp_name:
+        tmp = Path(tmp_name)
+        if letter:
+            write_csv(
+                tmp / "manifest.csv",
+                MANIFEST_HEADER,
+                (
+                    (i, piece_number(run.id, p.seq), p.name, p.unit_name, p.address, p.postcode, p.pages,
+                     "letters.pdf")
+                    for i, p in enumerate(pieces, start=1)
+                ),
+            )
+            _put(storage, run, batch_seq, tmp / "manifest.csv", files)
+        pages = sum((p.pages or 0) for p in pieces)
+        ticket = JobTicket.build(
+            campaign=campaign, run=run, kit=kit, batch_seq=batch_seq, batch_count=run.batch_count,
+            pieces=len(pieces), failed=failed, letter_pages=pages,
+            sms_parts=sum((p.parts or 0) for p in pieces), first=first, last=last,
+            checksums={name: str(meta["sha256"]) for name, meta in files.items()},
+        )
+        (tmp / "ticket.json").write_text(json.dumps(ticket.as_dict(), ensure_ascii=False, indent=2) + "\n",
+                                         encoding="utf-8")
+        _put(storage, run, batch_seq, tmp / "ticket.json", files)
+        write_ticket_pdf(ticket, tmp / "ticket.pdf")
+        _put(storage, run, batch_seq, tmp / "ticket.pdf", files)
+        sums = "".join(f"{meta['sha256']}  {name}\n" for name, meta in sorted(files.items()))
+        (tmp / "SHA256SUMS").write_text(sums, encoding="ascii")
+        _put(storage, run, batch_seq, tmp / "SHA256SUMS", files)
+        if make_zip:
+            archive = tmp / f"batch-{batch_seq:04d}.zip"
+            with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+                for name in sorted(files):
+                    info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
+                    info.compress_type = zipfile.ZIP_DEFLATED
+                    with storage.open(runs.batch_key(run, batch_seq, name)) as src:
+                        zf.writestr(info, src.read())
+            _put(storage, run, batch_seq, archive, files)
+    values = {
+        "run_id": run.id, "seq": batch_seq, "first_seq": first, "last_seq": last, "pieces": len(pieces),
+        "pages": pages, "files": files, "state": "ready",
+    }
+    # Upsert: a redelivered assembly finds the batch recorded already and writes the same facts again.
+    dialect = session.get_bind().dialect.name
+    ins = (postgresql if dialect == "postgresql" else sqlite).insert(Batch).values(**values)
+    session.execute(ins.on_conflict_do_update(index_elements=["run_id", "seq"],
+                                              set_={"pieces": len(pieces), "pages": pages, "files": files}))
+
+
+def _describe(storage: Storage, key: str) -> dict[str, object]:
+    with storage.open(key) as stream:
+        digest = hashlib.sha256()
+        size = 0
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+    return {"key": key, "sha256": digest.hexdigest(), "bytes": size}
+
+
+def _put(storage: Storage, run: Run, batch_seq: int, path: Path, files: dict[str, dict[str, object]]) -> None:
+    key = runs.batch_key(run, batch_seq, path.name)
+    storage.put(key, path)
+    with path.open("rb") as f:
+        files[path.name] = {"key": key, "sha256": sha256_of(f), "bytes": path.stat().st_size}

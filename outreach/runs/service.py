@@ -1,0 +1,335 @@
+"""Run service: start a period's run (freeze recipients, reserve budget), render batches, finish, resume.
+
+The checkpoint of a run is each piece's own recorded state, never a cursor: a batch whose pieces are all
+rendered is done; a retried or redelivered batch renders the same bytes again and charges nothing twice
+(ledger entries are keyed by run, piece and kind).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy import Select, and_, func, insert, literal, null, select, update
+from sqlalchemy.orm import Session
+
+from audiences import service as audiences
+from audiences.models import Audience
+from outreach.campaigns import service as campaigns
+from outreach.campaigns.models import Campaign
+from outreach.db import utcnow
+from outreach.errors import InputError, NotFound, StateError
+from outreach.ledger import service as ledger
+from outreach.periods import parse_quarter
+from outreach.render import Kit, Recipient, load_kit, render_letters, render_sms, sms_parts
+from outreach.runs.models import Batch, Piece, Run, piece_number
+from outreach.storage import Storage
+
+
+@lru_cache(maxsize=8)
+def kit_for(kit: str) -> Kit:
+    """Loads a kit once per process (loading checks every template, font and picture)."""
+    return load_kit(kit)
+
+
+def get(*, session: Session, run_id: int) -> Run:
+    """Gets a run by id; NotFound if there is none."""
+    run = session.get(Run, run_id)
+    if run is None:
+        raise NotFound(f"no run with id {run_id}")
+    return run
+
+
+def find(*, session: Session, campaign: Campaign, period: str) -> Run | None:
+    """The campaign's run for a period, if there is one."""
+    return session.scalar(select(Run).where(Run.campaign_id == campaign.id, Run.period == period))
+
+
+def start(*, session: Session, campaign: Campaign, period: str, today: date | None = None) -> Run:
+    """Starts the campaign's run for `period`: freezes the recipients and reserves the budget.
+
+    Starting again returns the existing run. If the period's content is not approved, the run is recorded as
+    'waiting' with the reason, and starts when approved. If the budget would be overspent, BudgetExceeded is
+    raised and nothing is stored.
+    """
+    period = str(parse_quarter(period))
+    run = find(session=session, campaign=campaign, period=period)
+    if run is not None and run.state != "waiting":
+        return run
+    problem = campaigns.approval_problem(session=session, campaign=campaign, period=period)
+    if problem is not None:
+        if run is None:
+            run = Run(campaign_id=campaign.id, period=period, state="waiting", batch_size=campaign.batch_size)
+            session.add(run)
+        run.note = problem
+        session.flush()
+        return run
+    if run is None:
+        run = Run(campaign_id=campaign.id, period=period, batch_size=campaign.batch_size)
+        session.add(run)
+    run.state = "rendering"
+    run.note = None
+    run.batch_size = campaign.batch_size
+    run.content_hash = load_kit(campaign.kit).digest
+    run.started_at = utcnow()
+    session.flush()
+    run.piece_count = freeze(session=session, run=run, campaign=campaign, today=today)
+    if run.piece_count == 0:
+        raise InputError(f"campaign {campaign.name!r} reaches nobody on {campaign.channel} for {period}")
+    kit = load_kit(campaign.kit)
+    ledger.reserve(session=session, run_id=run.id, pieces=run.piece_count, parts_per_piece=max_parts(kit))
+    campaign.state = "active"
+    session.flush()
+    return run
+
+
+def max_parts(kit: Kit) -> int:
+    """Parts an SMS of this kit can take at most (what a reservation must cover); 1 for letters."""
+    if kit.channel != "sms":
+        return 1
+    return sms_parts("x" * kit.sms_max_length)
+
+
+def freeze(*, session: Session, run: Run, campaign: Campaign, today: date | None = None) -> int:
+    """Creates one piece per reachable recipient, in presort order; returns how many."""
+    expression = session.scalar(select(Audience.expression).where(Audience.id == campaign.audience_id))
+    assert expression is not None
+    channel = "mail" if campaign.channel == "letter" else "sms"
+    source = audiences.recipient_select(expression=expression, channel=channel, today=today).subquery()
+    # Presort: letters to one postcode, then township, then unit travel together (one unit's letters in one
+    # bundle); name and worker id make the order total, so the same recipients always get the same numbers.
+    seq = func.row_number().over(
+        order_by=(source.c.postcode, source.c.township, source.c.unit_id, source.c.name, source.c.worker_id)
+    )
+    mobile = source.c.mobile if channel == "sms" else null()
+    rows: Select[tuple[object, ...]] = select(
+        literal(run.id),
+        seq,
+        source.c.worker_id,
+        source.c.name,
+        source.c.gender,
+        source.c.unit_name,
+        source.c.township,
+        source.c.address,
+        source.c.postcode,
+        mobile,
+        literal("pending"),
+    )
+    columns = ["run_id", "seq", "worker_id", "name", "gender", "unit_name", "township", "address", "postcode"]
+    result = session.execute(insert(Piece).from_select([*columns, "mobile", "state"], rows))
+    return int(result.rowcount)
+
+
+def batch_range(run: Run, batch_seq: int) -> tuple[int, int]:
+    """The first and last piece sequence numbers of a batch (1-based)."""
+    if not 1 <= batch_seq <= run.batch_count:
+        raise NotFound(f"run {run.id} has batches 1..{run.batch_count}, not {batch_seq}")
+    first = (batch_seq - 1) * run.batch_size + 1
+    return first, min(batch_seq * run.batch_size, run.piece_count)
+
+
+def batch_key(run: Run, batch_seq: int, name: str) -> str:
+    """The storage key of one of a batch's files."""
+    return f"run-{run.id:06d}/batch-{batch_seq:04d}/{name}"
+
+
+def batch_pieces(*, session: Session, run: Run, batch_seq: int) -> Sequence[Piece]:
+    """The pieces of one batch in sequence order."""
+    first, last = batch_range(run, batch_seq)
+    return session.scalars(
+        select(Piece).where(Piece.run_id == run.id, Piece.seq.between(first, last)).order_by(Piece.seq)
+    ).all()
+
+
+def recipient(piece: Piece) -> Recipient:
+    """What the renderer needs of a piece."""
+    return Recipient(
+        number=piece_number(piece.run_id, piece.seq),
+        seq=piece.seq,
+        name=piece.name,
+        gender=piece.gender,
+        unit_name=piece.unit_name,
+        address=piece.address,
+        postcode=piece.postcode,
+        township=piece.township,
+        mobile=piece.mobile,
+    )
+
+
+def render_context(campaign: Campaign, run: Run) -> dict[str, object]:
+    """Campaign-level variables the kit's templates see."""
+    return {"campaign": campaign.name, "period": run.period}
+
+
+@dataclass
+class BatchOutcome:
+    """What rendering one batch did."""
+
+    run_id: int
+    batch_seq: int
+    rendered: int = 0
+    failed: int = 0
+    charged: int = 0
+    skipped: bool = False
+    errors: list[str] = field(default_factory=list)
+
+
+def render_batch(*, session: Session, run_id: int, batch_seq: int, storage: Storage) -> BatchOutcome:
+    """Renders one batch to storage, records each piece's state and charges it; safe to run twice."""
+    run = get(session=session, run_id=run_id)
+    outcome = BatchOutcome(run_id=run_id, batch_seq=batch_seq)
+    if run.state != "rendering":
+        outcome.skipped = True
+        return outcome
+    pieces = batch_pieces(session=session, run=run, batch_seq=batch_seq)
+    if all(p.state != "pending" for p in pieces):
+        outcome.skipped = True
+        return outcome
+    campaign = session.get(Campaign, run.campaign_id)
+    assert campaign is not None
+    kit = kit_for(campaign.kit)
+    if kit.digest != run.content_hash:
+        raise StateError(
+            f"kit {campaign.kit!r} changed since run {run.id} started; restore it to render the approved content"
+        )
+    by_number = {piece_number(p.run_id, p.seq): p for p in pieces}
+    recipients = [recipient(p) for p in pieces]
+    context = render_context(campaign, run)
+    states: dict[int, tuple[str, str | None, int | None, int | None]] = {}
+    with tempfile.TemporaryDirectory(prefix="outreach-batch-") as tmp:
+        if kit.channel == "letter":
+            envelopes, letters = Path(tmp) / "envelopes.pdf", Path(tmp) / "letters.pdf"
+            result = render_letters(kit, recipients, envelopes=envelopes, letters=letters, context=context)
+            storage.put(batch_key(run, batch_seq, "envelopes.pdf"), envelopes)
+            storage.put(batch_key(run, batch_seq, "letters.pdf"), letters)
+            for ok in result.rendered:
+                states[by_number[ok.number].id] = ("rendered", None, ok.pages, None)
+            for bad in result.failed:
+                states[by_number[bad.number].id] = ("failed", bad.error, None, None)
+        else:
+            messages = render_sms(kit, recipients, context=context)
+            path = Path(tmp) / "sms.csv"
+            write_gateway_csv(path, [m for m in messages if m.error is None])
+            storage.put(batch_key(run, batch_seq, "sms.csv"), path)
+            for m in messages:
+                piece_id = by_number[m.number].id
+                states[piece_id] = ("failed", m.error, None, None) if m.error else ("rendered", None, None, m.parts)
+    session.execute(
+        update(Piece),
+        [{"id": pid, "state": s, "error": e, "pages": pg, "parts": pt} for pid, (s, e, pg, pt) in states.items()],
+    )
+    charges = [(pid, (pt or 1)) for pid, (s, _e, _pg, pt) in states.items() if s == "rendered"]
+    outcome.charged = ledger.charge_bulk(session=session, run_id=run.id, charges=charges)
+    outcome.rendered = len(charges)
+    outcome.failed = len(states) - len(charges)
+    outcome.errors = [f"{piece_number(run.id, p.seq)}: {states[p.id][1]}" for p in pieces if states[p.id][1]]
+    return outcome
+
+
+def write_gateway_csv(path: Path, messages: Sequence[object]) -> None:
+    """Writes an SMS gateway upload: one row per message, number and text (UTF-8, header row)."""
+    import csv
+
+    with path.open("w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(["mobile", "content", "parts", "piece"])
+        for m in messages:
+            out.writerow([m.mobile, m.text, m.parts, m.number])  # type: ignore[attr-defined]
+
+
+def pending_batches(*, session: Session, run: Run) -> list[int]:
+    """The batches that still have a pending piece."""
+    seqs = session.scalars(
+        select(Piece.seq).where(Piece.run_id == run.id, Piece.state == "pending").order_by(Piece.seq)
+    )
+    return sorted({(s - 1) // run.batch_size + 1 for s in seqs})
+
+
+def pending_count(*, session: Session, run_id: int) -> int:
+    """How many of the run's pieces are not yet rendered or failed."""
+    return session.scalar(
+        select(func.count()).select_from(Piece).where(Piece.run_id == run_id, Piece.state == "pending")
+    ) or 0
+
+
+def begin_assembly(*, session: Session, run_id: int) -> bool:
+    """Moves a fully rendered run to 'assembling'; True if it is (now or already) there."""
+    done_rendering = and_(Run.id == run_id, Run.state == "rendering")
+    session.execute(
+        update(Run)
+        .where(done_rendering)
+        .where(~select(Piece.id).where(Piece.run_id == run_id, Piece.state == "pending").exists())
+        .values(state="assembling")
+    )
+    return session.scalar(select(Run.state).where(Run.id == run_id)) == "assembling"
+
+
+def cancel(*, session: Session, run_id: int) -> Run:
+    """Cancels an unfinished run and releases what its reservation has not used."""
+    run = get(session=session, run_id=run_id)
+    if run.state == "done":
+        raise StateError(f"run {run.id} is done; a finished run cannot be cancelled")
+    run.state = "cancelled"
+    run.finished_at = utcnow()
+    ledger.release(session=session, run_id=run.id)
+    session.flush()
+    return run
+
+
+def batches(*, session: Session, run_id: int) -> Sequence[Batch]:
+    """The run's assembled batches in order."""
+    return session.scalars(select(Batch).where(Batch.run_id == run_id).order_by(Batch.seq)).all()
+
+
+@dataclass
+class RunStatus:
+    """Progress of a run."""
+
+    run: Run
+    campaign: str
+    total: int
+    rendered: int
+    failed: int
+    pending: int
+    batches_total: int
+    batches_done: int
+    errors: list[str]
+
+    @property
+    def done(self) -> int:
+        """Pieces rendered or failed."""
+        return self.rendered + self.failed
+
+
+def status(*, session: Session, run_id: int, max_errors: int = 20) -> RunStatus:
+    """Pieces done of total, batches, and the first errors."""
+    run = get(session=session, run_id=run_id)
+    campaign = session.get(Campaign, run.campaign_id)
+    assert campaign is not None
+    counts = dict(
+        session.execute(
+            select(Piece.state, func.count()).where(Piece.run_id == run.id).group_by(Piece.state)
+        ).all()
+    )
+    errors = session.execute(
+        select(Piece.seq, Piece.error)
+        .where(Piece.run_id == run.id, Piece.state == "failed")
+        .order_by(Piece.seq)
+        .limit(max_errors)
+    ).all()
+    pending = pending_batches(session=session, run=run) if counts.get("pending") else []
+    return RunStatus(
+        run=run,
+        campaign=campaign.name,
+        total=run.piece_count,
+        rendered=counts.get("rendered", 0),
+        failed=counts.get("failed", 0),
+        pending=counts.get("pending", 0),
+        batches_total=run.batch_count,
+        batches_done=run.batch_count - len(pending),
+        errors=[f"{piece_number(run.id, s)}: {e}" for s, e in errors],
+    )
