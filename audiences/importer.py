@@ -29,6 +29,8 @@ from audiences.reader import open_registry_file
 from outreach.db import utcnow
 
 CHUNK_ROWS = 5000
+# Distinct unit cell sets remembered while parsing; a registry rarely has more units than this.
+UNIT_CACHE_SIZE = 100_000
 # The summary keeps this many rejections in memory; the rejects file gets all of them.
 MAX_REJECTIONS_KEPT = 1000
 UNIT_FIELDS = ("name", "credit_code", "kind", "industry", "township", "address", "postcode")
@@ -170,6 +172,7 @@ class _RowParser:
             if i is not None
         }
         self.today = date.today()
+        self.unit_cache: dict[tuple[str, ...], tuple[dict[str, Any], str] | _RowError] = {}
 
     def _cell(self, cells: list[str], column: str) -> str:
         index = self.positions.get(column)
@@ -185,44 +188,51 @@ class _RowParser:
 
     def parse(self, line: int, cells: list[str]) -> _Parsed:
         """Validates and normalises one row."""
+        worker = self._worker(cells) if self.has_workers else None
+        # Sheets repeat a unit's columns on every worker's row; each distinct set is checked only once.
+        unit_cells = tuple(self._cell(cells, column) for column in _UNIT_SOURCE.values())
+        parsed_unit = self.unit_cache.get(unit_cells)
+        if parsed_unit is None:
+            try:
+                parsed_unit = self._unit(cells)
+            except _RowError as exc:
+                parsed_unit = exc
+            if len(self.unit_cache) >= UNIT_CACHE_SIZE:
+                self.unit_cache.clear()
+            self.unit_cache[unit_cells] = parsed_unit
+        if isinstance(parsed_unit, _RowError):
+            raise parsed_unit
+        unit, key = parsed_unit
+        return _Parsed(line=line, cells=cells, unit_key=key, unit=unit, worker=worker)
+
+    def _worker(self, cells: list[str]) -> dict[str, Any]:
+        name = self._apply("name", self._name, cells)
+        if name is None:
+            raise _RowError(self.label["name"], "name missing")
+        gender = self._apply("gender", normalise.gender, cells) if "gender" in self.positions else None
+        if gender is None:
+            raise _RowError(self.label.get("gender", "gender"), "gender missing")
+        birth_year, birth_date = self._apply("birth", self._birth, cells)
+        return {
+            "worker_no": self._apply("worker_no", self._worker_no, cells),
+            "name": name,
+            "gender": gender,
+            "birth_year": birth_year,
+            "birth_date": birth_date,
+            "category": self._apply("category", self._category, cells),
+            "mobile": self._apply("mobile", normalise.mobile, cells),
+            "home_address": self._apply("home_address", self._home_address, cells),
+            "home_postcode": self._apply("home_postcode", normalise.postcode, cells),
+            "hardship": bool(self._apply("hardship", normalise.flag, cells)),
+            "migrant": bool(self._apply("migrant", normalise.flag, cells)),
+            "consent_sms": bool(self._apply("consent_sms", normalise.flag, cells)),
+            "mail_opt_out": bool(self._apply("mail_opt_out", normalise.flag, cells)),
+        }
+
+    def _unit(self, cells: list[str]) -> tuple[dict[str, Any], str]:
         unit_name = self._apply("unit_name", lambda v: normalise.name(v, max_length=_MAX["unit_name"]), cells)
-        worker: dict[str, Any] | None = None
-        if self.has_workers:
-            name = self._apply("name", lambda v: normalise.name(v, max_length=_MAX["name"]), cells)
-            if name is None:
-                raise _RowError(self.label["name"], "name missing")
-            if unit_name is None:
-                raise _RowError(self.label["unit_name"], "unit name missing")
-            gender = self._apply("gender", normalise.gender, cells) if "gender" in self.positions else None
-            if gender is None:
-                raise _RowError(self.label.get("gender", "gender"), "gender missing")
-            birth_year, birth_date = self._apply(
-                "birth", lambda v: normalise.birth(v, today=self.today), cells
-            )
-            worker = {
-                "worker_no": self._apply(
-                    "worker_no", lambda v: normalise.worker_no(v, max_length=_MAX["worker_no"]), cells
-                ),
-                "name": name,
-                "gender": gender,
-                "birth_year": birth_year,
-                "birth_date": birth_date,
-                "category": self._apply(
-                    "category", lambda v: normalise.category(v, max_length=_MAX["category"]), cells
-                ),
-                "mobile": self._apply("mobile", normalise.mobile, cells),
-                "home_address": self._apply(
-                    "home_address", lambda v: normalise.text(v, max_length=_MAX["home_address"]), cells
-                ),
-                "home_postcode": self._apply("home_postcode", normalise.postcode, cells),
-                "hardship": bool(self._apply("hardship", normalise.flag, cells)),
-                "migrant": bool(self._apply("migrant", normalise.flag, cells)),
-                "consent_sms": bool(self._apply("consent_sms", normalise.flag, cells)),
-                "mail_opt_out": bool(self._apply("mail_opt_out", normalise.flag, cells)),
-            }
-        elif unit_name is None:
+        if unit_name is None:
             raise _RowError(self.label["unit_name"], "unit name missing")
-        assert unit_name is not None
         unit = {
             "name": unit_name,
             "credit_code": self._apply("unit_code", normalise.credit_code, cells),
@@ -238,8 +248,22 @@ class _RowParser:
             ),
             "postcode": self._apply("unit_postcode", normalise.postcode, cells),
         }
-        key = unit_key(credit_code=unit["credit_code"], name=unit_name, township=unit["township"])
-        return _Parsed(line=line, cells=cells, unit_key=key, unit=unit, worker=worker)
+        return unit, unit_key(credit_code=unit["credit_code"], name=unit_name, township=unit["township"])
+
+    def _name(self, value: str) -> str | None:
+        return normalise.name(value, max_length=_MAX["name"])
+
+    def _birth(self, value: str) -> tuple[int | None, date | None]:
+        return normalise.birth(value, today=self.today)
+
+    def _worker_no(self, value: str) -> str | None:
+        return normalise.worker_no(value, max_length=_MAX["worker_no"])
+
+    def _category(self, value: str) -> str | None:
+        return normalise.category(value, max_length=_MAX["category"])
+
+    def _home_address(self, value: str) -> str | None:
+        return normalise.text(value, max_length=_MAX["home_address"])
 
 
 def _spreadsheet_safe(cell: str) -> str:

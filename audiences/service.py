@@ -83,17 +83,18 @@ def compile_audience(expression: str, *, today: date | None = None) -> ColumnEle
 
 
 def _has_home_address() -> ColumnElement[bool]:
-    # Letters go to the unit unless a home address AND its postcode are on file.
+    # Letters go to the unit unless a home address AND its postcode are on file. Postcodes are checked
+    # (6 digits) on import, so presence is the test here; length() would also blind the planner's estimates.
     return and_(
         Worker.home_address.is_not(None),
         Worker.home_address != "",
-        func.length(Worker.home_postcode) == 6,
+        Worker.home_postcode.is_not(None),
     )
 
 
 def _reachable(channel: Channel | None) -> list[ColumnElement[bool]]:
     if channel == "mail":
-        unit_address = and_(Unit.address.is_not(None), Unit.address != "", func.length(Unit.postcode) == 6)
+        unit_address = and_(Unit.address.is_not(None), Unit.address != "", Unit.postcode.is_not(None))
         return [or_(_has_home_address(), unit_address), Worker.mail_opt_out.is_(False)]
     if channel == "sms":
         return [Worker.mobile.is_not(None), Worker.consent_sms.is_(True)]

@@ -86,10 +86,27 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
-@lru_cache(maxsize=4)
 def get_engine(url: str | None = None) -> Engine:
     """The process-wide engine for `url` (default: the settings' database)."""
-    return make_engine(url or get_settings().resolved_database_url)
+    return _engine_for(url or get_settings().resolved_database_url)
+
+
+@lru_cache(maxsize=4)
+def _engine_for(url: str) -> Engine:
+    engine = make_engine(url)
+    _ENGINES.append(engine)
+    return engine
+
+
+# The engines _engine_for made, so that they can be disposed of (lru_cache does not list its values).
+_ENGINES: list[Engine] = []
+
+
+def dispose_engines() -> None:
+    """Closes every pooled connection and forgets the engines (tests; a new worker process)."""
+    while _ENGINES:
+        _ENGINES.pop().dispose()
+    _engine_for.cache_clear()
 
 
 def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:

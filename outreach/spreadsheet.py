@@ -29,7 +29,9 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]], *, bom: bool = True) -> int:
+def write_csv(
+    path: Path, header: Sequence[str], rows: Iterable[Sequence[object]], *, bom: bool = True
+) -> int:
     """Writes a spreadsheet-safe CSV (UTF-8 with BOM so Excel reads the Chinese right); returns row count."""
     count = 0
     with path.open("w", newline="", encoding="utf-8-sig" if bom else "utf-8") as f:

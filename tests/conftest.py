@@ -52,7 +52,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     finally:
-        db.get_engine.cache_clear()
+        db.dispose_engines()
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
@@ -65,11 +65,11 @@ def engine(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     os.environ["OUTREACH_DATABASE_URL"] = database_url
     os.environ["OUTREACH_DATA_DIR"] = str(data_dir)
     get_settings.cache_clear()
-    db.get_engine.cache_clear()
+    db.dispose_engines()
     eng = db.get_engine(database_url)
     db.upgrade(eng)
     yield eng
-    eng.dispose()
+    db.dispose_engines()
 
 
 @pytest.fixture

@@ -22,14 +22,16 @@ Progress = Callable[[int, int], None]
 def _render(run_id: int, batch_seq: int) -> int:
     # The render task's body without its "assemble when last" step: here the caller assembles once at the end.
     with session_scope() as session:
-        outcome = runs.render_batch(session=session, run_id=run_id, batch_seq=batch_seq, storage=get_storage())
+        outcome = runs.render_batch(
+            session=session, run_id=run_id, batch_seq=batch_seq, storage=get_storage()
+        )
     return outcome.failed
 
 
 def _fresh_process() -> None:
     # A spawned process reads the settings anew and opens its own connections.
     get_settings.cache_clear()
-    db.get_engine.cache_clear()
+    db.dispose_engines()
 
 
 def run_locally(run_id: int, *, processes: int = 1, progress: Progress | None = None) -> None:
@@ -61,5 +63,6 @@ def run_locally(run_id: int, *, processes: int = 1, progress: Progress | None = 
         state = runs.get(session=session, run_id=run_id).state
     if state in ("rendering", "assembling"):
         with session_scope() as session:
-            assembly.assemble(session=session, run_id=run_id, storage=get_storage(),
-                              make_zip=get_settings().zip_batches)
+            assembly.assemble(
+                session=session, run_id=run_id, storage=get_storage(), make_zip=get_settings().zip_batches
+            )

@@ -26,10 +26,17 @@ log = logging.getLogger(__name__)
 def render_batch(run_id: int, batch_seq: int) -> dict[str, object]:
     """Renders one batch of a run; when it was the last one, queues the assembly."""
     with session_scope() as session:
-        outcome = runs.render_batch(session=session, run_id=run_id, batch_seq=batch_seq, storage=get_storage())
+        outcome = runs.render_batch(
+            session=session, run_id=run_id, batch_seq=batch_seq, storage=get_storage()
+        )
     if outcome.errors:
-        log.warning("run %s batch %s: %d piece(s) failed, first: %s", run_id, batch_seq, outcome.failed,
-                    outcome.errors[0])
+        log.warning(
+            "run %s batch %s: %d piece(s) failed, first: %s",
+            run_id,
+            batch_seq,
+            outcome.failed,
+            outcome.errors[0],
+        )
     if not outcome.skipped:
         maybe_assemble(run_id)
     return {"rendered": outcome.rendered, "failed": outcome.failed, "skipped": outcome.skipped}
@@ -49,8 +56,9 @@ def maybe_assemble(run_id: int) -> bool:
 def assemble_run(run_id: int) -> int:
     """Writes the run's manifests, tickets and checksums and finishes it; returns the batch count."""
     with session_scope() as session:
-        done = assembly.assemble(session=session, run_id=run_id, storage=get_storage(),
-                                 make_zip=get_settings().zip_batches)
+        done = assembly.assemble(
+            session=session, run_id=run_id, storage=get_storage(), make_zip=get_settings().zip_batches
+        )
         return len(done)
 
 

@@ -28,8 +28,9 @@ log = logging.getLogger(__name__)
 def tick(*, session: Session, now: datetime) -> list[int]:
     """Starts the due quarter's runs; returns the ids of runs that now need rendering."""
     settings = get_settings()
-    quarter = due_quarter(now, day=settings.quarter_start_day, hour=settings.quarter_start_hour,
-                          tz=settings.timezone)
+    quarter = due_quarter(
+        now, day=settings.quarter_start_day, hour=settings.quarter_start_hour, tz=settings.timezone
+    )
     if quarter is None:
         return []
     period = str(quarter)
@@ -47,8 +48,13 @@ def tick(*, session: Session, now: datetime) -> list[int]:
         if run.state == "waiting":
             log.warning("campaign %s, %s: waiting: %s", campaign.name, period, run.note)
         else:
-            log.info("campaign %s, %s: run %s started with %s pieces", campaign.name, period, run.id,
-                     run.piece_count)
+            log.info(
+                "campaign %s, %s: run %s started with %s pieces",
+                campaign.name,
+                period,
+                run.id,
+                run.piece_count,
+            )
             started.append(run.id)
     return started
 

@@ -63,7 +63,9 @@ def create(
     saved = audiences.get_by_name(session=session, name=audience)
     loaded = load_kit(kit)
     if loaded.channel != channel:
-        raise InputError(f"kit {loaded.name!r} is for {loaded.channel}, but the campaign's channel is {channel}")
+        raise InputError(
+            f"kit {loaded.name!r} is for {loaded.channel}, but the campaign's channel is {channel}"
+        )
     campaign = Campaign(
         name=name,
         audience_id=saved.id,

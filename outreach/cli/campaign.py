@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from audiences import service as audiences
 from audiences.models import Audience
@@ -16,10 +17,13 @@ from outreach import db
 from outreach.campaigns import service
 from outreach.campaigns.models import Campaign
 from outreach.ledger import service as ledger
+from outreach.money import format_fen
 from outreach.periods import quarter_of
 from outreach.runs.models import Run
 
-app = typer.Typer(help="Campaigns: audience + kit + channel + rate card + budget + schedule.", no_args_is_help=True)
+app = typer.Typer(
+    help="Campaigns: audience + kit + channel + rate card + budget + schedule.", no_args_is_help=True
+)
 console = Console()
 
 
@@ -37,24 +41,49 @@ def create(
     """Creates a draft campaign."""
     with db.session_scope(db.ensure_schema()) as session:
         campaign = service.create(
-            session=session, name=name, audience=audience, kit=kit, channel=channel, rate_card_code=rate_card,
-            schedule=schedule, print_shop=print_shop, batch_size=batch_size,
+            session=session,
+            name=name,
+            audience=audience,
+            kit=kit,
+            channel=channel,
+            rate_card_code=rate_card,
+            schedule=schedule,
+            print_shop=print_shop,
+            batch_size=batch_size,
         )
-        console.print(f"campaign [bold]{campaign.name}[/] created (draft); approve it with "
-                      f"`outreach campaign approve {campaign.name} --period {quarter_of(date.today())}`")
+        console.print(
+            f"campaign [bold]{campaign.name}[/] created (draft); approve it with "
+            f"`outreach campaign approve {campaign.name} --period {quarter_of(date.today())}`"
+        )
 
 
-def _estimate_table(session: db.Session, campaign: Campaign, period: str) -> Table:
+def _estimate_table(session: Session, campaign: Campaign, period: str) -> Table:
     audience = session.get(Audience, campaign.audience_id)
     assert audience is not None
     channel = "mail" if campaign.channel == "letter" else "sms"
     reach = audiences.count(session=session, expression=audience.expression, channel=channel).total
-    est = ledger.estimate(session=session, campaign_id=campaign.id, period=period, pieces=reach,
-                          channel=campaign.channel)
+    est = ledger.estimate(
+        session=session, campaign_id=campaign.id, period=period, pieces=reach, channel=campaign.channel
+    )
     table = Table(title=f"{campaign.name} {period}: cost estimate", show_header=False)
     table.add_row("reachable pieces", f"{reach:,}")
-    for label, value in est.rows():
-        table.add_row(label, value)
+    table.add_row(
+        f"rate card {est.rate_card_code} v{est.rate_card_version}",
+        f"{format_fen(est.unit_price_fen)} a {'piece' if campaign.channel == 'letter' else 'SMS part'}",
+    )
+    table.add_row("postage and printing", format_fen(est.base_fen))
+    for fee in est.fees:
+        table.add_row(fee.name, f"{format_fen(fee.list_fen)}" + (" [green](waived)[/]" if fee.waived else ""))
+    table.add_row("list price", format_fen(est.list_fen))
+    table.add_row("waived", f"−{format_fen(est.waived_fen)}")
+    table.add_row("[bold]total[/]", f"[bold]{format_fen(est.total_fen)}[/]")
+    if est.budget_fen is None:
+        table.add_row("budget", "[red]none set[/] (outreach ledger budget set)")
+    else:
+        table.add_row(f"budget {est.budget_period}", format_fen(est.budget_fen))
+        table.add_row("left after this run", format_fen(est.remaining_after_fen or 0))
+    if est.over_by_fen:
+        table.add_row("[red]over budget by[/]", f"[red]{format_fen(est.over_by_fen)}[/]")
     return table
 
 
@@ -67,7 +96,9 @@ def estimate(name: str, period: str = typer.Option(..., help="e.g. 2027-Q1")) ->
 
 
 @app.command()
-def approve(name: str, period: str = typer.Option(..., help="The period this content is for, e.g. 2027-Q1.")) -> None:
+def approve(
+    name: str, period: str = typer.Option(..., help="The period this content is for, e.g. 2027-Q1.")
+) -> None:
     """Approves the campaign's current kit and audience for one period (shows the estimate first)."""
     with db.session_scope(db.ensure_schema()) as session:
         campaign = service.get_by_name(session=session, name=name)
@@ -104,14 +135,24 @@ def show(name: str, as_json: bool = typer.Option(False, "--json", help="Print JS
         campaign = service.get_by_name(session=session, name=name)
         audience = session.get(Audience, campaign.audience_id)
         assert audience is not None
-        run_rows = session.scalars(select(Run).where(Run.campaign_id == campaign.id).order_by(Run.period)).all()
+        run_rows = session.scalars(
+            select(Run).where(Run.campaign_id == campaign.id).order_by(Run.period)
+        ).all()
         info = {
-            "name": campaign.name, "state": campaign.state, "channel": campaign.channel, "kit": campaign.kit,
-            "audience": audience.name, "expression": audience.expression, "rate_card": campaign.rate_card_code,
-            "schedule": campaign.schedule, "print_shop": campaign.print_shop,
+            "name": campaign.name,
+            "state": campaign.state,
+            "channel": campaign.channel,
+            "kit": campaign.kit,
+            "audience": audience.name,
+            "expression": audience.expression,
+            "rate_card": campaign.rate_card_code,
+            "schedule": campaign.schedule,
+            "print_shop": campaign.print_shop,
             "approved_period": campaign.approved_period,
-            "runs": [{"id": r.id, "period": r.period, "state": r.state, "pieces": r.piece_count, "note": r.note}
-                     for r in run_rows],
+            "runs": [
+                {"id": r.id, "period": r.period, "state": r.state, "pieces": r.piece_count, "note": r.note}
+                for r in run_rows
+            ],
         }
         if as_json:
             console.print_json(json.dumps(info, ensure_ascii=False))
@@ -133,7 +174,9 @@ def list_campaigns() -> None:
     with db.session_scope(db.ensure_schema()) as session:
         table = Table("campaign", "channel", "state", "schedule", "approved for", "waiting")
         for c in service.list_all(session=session):
-            waiting = session.scalars(select(Run).where(Run.campaign_id == c.id, Run.state == "waiting")).all()
+            waiting = session.scalars(
+                select(Run).where(Run.campaign_id == c.id, Run.state == "waiting")
+            ).all()
             note = "; ".join(f"{r.period}: {r.note}" for r in waiting)
             table.add_row(c.name, c.channel, c.state, c.schedule, c.approved_period or "-", note)
         console.print(table)

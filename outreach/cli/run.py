@@ -20,7 +20,9 @@ from outreach.settings import get_settings
 from outreach.storage import get_storage
 
 app = typer.Typer(help="Runs: one campaign for one period.", no_args_is_help=True)
-batch_app = typer.Typer(help="Print batches: list them, and what the print shop reports.", no_args_is_help=True)
+batch_app = typer.Typer(
+    help="Print batches: list them, and what the print shop reports.", no_args_is_help=True
+)
 console = Console()
 
 
@@ -64,8 +66,13 @@ def wait_for(run_id: int, *, quiet: bool = False, poll: float = 0.5, timeout: fl
 
 def _progress(quiet: bool) -> Progress:
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, disable=quiet, transient=False,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet,
+        transient=False,
     )
 
 
@@ -90,7 +97,9 @@ def start(
 
 
 @app.command()
-def resume(run_id: int, processes: int = typer.Option(1, help="Local processes when no broker is set.")) -> None:
+def resume(
+    run_id: int, processes: int = typer.Option(1, help="Local processes when no broker is set.")
+) -> None:
     """Finishes an interrupted run, doing only the missing work; a finished run is left as it is."""
     with db.session_scope(db.ensure_schema()) as session:
         run = runs.get(session=session, run_id=run_id)
@@ -121,9 +130,17 @@ def _print_status(run_id: int, *, as_json: bool = False) -> None:
     with db.session_scope() as session:
         st = runs.status(session=session, run_id=run_id)
         info = {
-            "run": st.run.id, "campaign": st.campaign, "period": st.run.period, "state": st.run.state,
-            "pieces": st.total, "rendered": st.rendered, "failed": st.failed, "pending": st.pending,
-            "batches": st.batches_total, "batches_done": st.batches_done, "note": st.run.note,
+            "run": st.run.id,
+            "campaign": st.campaign,
+            "period": st.run.period,
+            "state": st.run.state,
+            "pieces": st.total,
+            "rendered": st.rendered,
+            "failed": st.failed,
+            "pending": st.pending,
+            "batches": st.batches_total,
+            "batches_done": st.batches_done,
+            "note": st.run.note,
             "errors": st.errors,
         }
         elapsed = None
@@ -133,8 +150,18 @@ def _print_status(run_id: int, *, as_json: bool = False) -> None:
         console.print_json(json.dumps(info, ensure_ascii=False))
         return
     table = Table(show_header=False, title=f"run {run_id}")
-    for key in ("campaign", "period", "state", "pieces", "rendered", "failed", "pending", "batches",
-                "batches_done", "note"):
+    for key in (
+        "campaign",
+        "period",
+        "state",
+        "pieces",
+        "rendered",
+        "failed",
+        "pending",
+        "batches",
+        "batches_done",
+        "note",
+    ):
         value = info[key]
         table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value or ""))
     if elapsed:
@@ -152,8 +179,9 @@ def list_batches(run_id: int) -> None:
         table = Table("batch", "pieces", "pages", "state", "files")
         for b in runs.batches(session=session, run_id=run_id):
             files = "\n".join(storage.locate(str(m["key"])) for m in b.files.values())
-            table.add_row(str(b.id), f"{b.pieces:,}", f"{b.pages:,}", b.state,
-                          "(purged)" if b.purged_at else files)
+            table.add_row(
+                str(b.id), f"{b.pieces:,}", f"{b.pages:,}", b.state, "(purged)" if b.purged_at else files
+            )
         console.print(table)
 
 

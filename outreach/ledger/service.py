@@ -59,13 +59,23 @@ _PERIOD = re.compile(r"^(?P<year>\d{4})(?:-Q(?P<quarter>[1-4]))?$")
 # Heavy SQL, named here. Each charges one chunk of pieces in ONE statement; the unique key
 # (run_id, piece_id, kind) makes a retried chunk insert nothing, and rowcount says how many were new.
 CHARGE_CHUNK_SQL_POSTGRES = """
-INSERT INTO ledger_entries
-    (campaign_id, run_id, piece_id, kind, period, pieces, units, list_fen, waived_fen, amount_fen, created_at)
-SELECT :campaign_id, :run_id, c.piece_id, 'charge', :period, 1, c.units,
-       c.units * :rate_fen + :fee_list_fen, :fee_waived_fen,
-       c.units * :rate_fen + :fee_list_fen - :fee_waived_fen, :now
-FROM unnest(CAST(:piece_ids AS bigint[]), CAST(:units AS integer[])) AS c(piece_id, units)
-ON CONFLICT (run_id, piece_id, kind) DO NOTHING
+WITH chunk AS (
+    SELECT * FROM unnest(CAST(:piece_ids AS bigint[]), CAST(:units AS integer[])) AS c(piece_id, units)
+), valid AS (
+    SELECT chunk.piece_id, chunk.units FROM chunk JOIN pieces p ON p.id = chunk.piece_id AND p.run_id = :run_id
+), inserted AS (
+    INSERT INTO ledger_entries
+        (campaign_id, run_id, piece_id, kind, period, pieces, units, list_fen, waived_fen, amount_fen, created_at)
+    SELECT :campaign_id, :run_id, v.piece_id, 'charge', :period, 1, v.units,
+           v.units * :rate_fen + :fee_list_fen, :fee_waived_fen,
+           v.units * :rate_fen + :fee_list_fen - :fee_waived_fen, :now
+    FROM valid AS v
+    -- All or nothing: a chunk naming a piece of another run inserts no row at all.
+    WHERE (SELECT count(*) FROM valid) = (SELECT count(*) FROM chunk)
+    ON CONFLICT (run_id, piece_id, kind) DO NOTHING
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM valid) AS valid, (SELECT count(*) FROM inserted) AS new
 """
 # SQLite has no arrays: the chunk travels as one JSON text of [piece_id, units] pairs. `WHERE true` is
 # SQLite's documented way to let ON CONFLICT follow INSERT ... SELECT.
@@ -79,10 +89,7 @@ SELECT :campaign_id, :run_id, json_extract(c.value, '$[0]'), 'charge', :period, 
 FROM json_each(:charges) AS c WHERE true
 ON CONFLICT (run_id, piece_id, kind) DO NOTHING
 """
-# How many of a chunk's piece ids belong to the run (a charge for another run's piece is refused).
-PIECES_OF_RUN_SQL_POSTGRES = (
-    "SELECT count(*) FROM pieces WHERE run_id = :run_id AND id = ANY(CAST(:piece_ids AS bigint[]))"
-)
+# SQLite: how many of a chunk's piece ids belong to the run (a charge for another run's piece is refused).
 PIECES_OF_RUN_SQL_SQLITE = (
     "SELECT count(*) FROM pieces WHERE run_id = :run_id AND id IN (SELECT value FROM json_each(:piece_ids))"
 )
@@ -590,35 +597,35 @@ def charge_bulk(*, session: Session, run_id: int, charges: Sequence[tuple[int, i
     items = list(by_piece.items())
     postgres = session.get_bind().dialect.name == "postgresql"
     new = 0
+    bad = f"run {run_id}: some of pieces %s..%s are not pieces of this run; nothing of the chunk was charged"
     for start in range(0, len(items), CHARGE_CHUNK):
         chunk = items[start : start + CHARGE_CHUNK]
         ids = [p for p, _ in chunk]
+        common = {
+            "campaign_id": campaign.id,
+            "run_id": run_id,
+            "period": run.period,
+            "rate_fen": price.rate_fen,
+            "fee_list_fen": price.per_piece_list_fen,
+            "fee_waived_fen": price.per_piece_waived_fen,
+            "now": utcnow(),
+        }
         if postgres:
-            params: dict[str, Any] = {"piece_ids": ids, "units": [u for _, u in chunk]}
-            found = session.execute(text(PIECES_OF_RUN_SQL_POSTGRES), {"run_id": run_id, "piece_ids": ids})
-        else:
-            params = {"charges": json.dumps(chunk)}
-            found = session.execute(
-                text(PIECES_OF_RUN_SQL_SQLITE), {"run_id": run_id, "piece_ids": json.dumps(ids)}
-            )
+            stmt = text(CHARGE_CHUNK_SQL_POSTGRES).bindparams(bindparam("now", type_=UTCDateTime()))
+            valid, inserted = session.execute(
+                stmt, {**common, "piece_ids": ids, "units": [u for _, u in chunk]}
+            ).one()
+            if valid != len(ids):
+                raise InputError(bad % (ids[0], ids[-1]))
+            new += int(inserted)
+            continue
+        found = session.execute(
+            text(PIECES_OF_RUN_SQL_SQLITE), {"run_id": run_id, "piece_ids": json.dumps(ids)}
+        )
         if found.scalar_one() != len(ids):
-            raise InputError(f"run {run_id}: some of pieces {ids[0]}..{ids[-1]} are not pieces of this run")
-        stmt = text(CHARGE_CHUNK_SQL_POSTGRES if postgres else CHARGE_CHUNK_SQL_SQLITE).bindparams(
-            bindparam("now", type_=UTCDateTime())
-        )
-        result = session.execute(
-            stmt,
-            {
-                **params,
-                "campaign_id": campaign.id,
-                "run_id": run_id,
-                "period": run.period,
-                "rate_fen": price.rate_fen,
-                "fee_list_fen": price.per_piece_list_fen,
-                "fee_waived_fen": price.per_piece_waived_fen,
-                "now": utcnow(),
-            },
-        )
+            raise InputError(bad % (ids[0], ids[-1]))
+        stmt = text(CHARGE_CHUNK_SQL_SQLITE).bindparams(bindparam("now", type_=UTCDateTime()))
+        result = session.execute(stmt, {**common, "charges": json.dumps(chunk)})
         new += int(getattr(result, "rowcount", 0) or 0)
     return new
 
@@ -816,9 +823,9 @@ def statement(*, session: Session, campaign_id: int, period: str | None = None) 
         periods = [p for y in years for p in year_periods(y)]
     in_scope = [LedgerEntry.campaign_id == campaign_id, LedgerEntry.period.in_(periods)]
     sums = _sums_by_run(session, in_scope)
-    run_periods = dict(
-        session.execute(select(Run.id, Run.period).where(Run.id.in_(list(sums)))).tuples().all()
-    )
+    run_periods = {
+        int(i): str(p) for i, p in session.execute(select(Run.id, Run.period).where(Run.id.in_(list(sums))))
+    }
     lines = []
     for run_id in sorted(sums):
         b = _balance_of(run_id, sums[run_id])

@@ -62,6 +62,7 @@ class Page:
 def text_ops(canvas: Canvas, lines: Sequence[Line], left: float, top: float) -> str:
     """PDF operators drawing set lines whose box has its top-left corner at (left, top) in points."""
     doc = canvas._doc
+    cache = _run_cache(canvas)
     out: list[str] = ["BT"]
     colour = None
     for ln in lines:
@@ -70,13 +71,32 @@ def text_ops(canvas: Canvas, lines: Sequence[Line], left: float, top: float) -> 
             out.append(colour)
         out.append(f"{ln.spacing:.3f} Tc" if ln.spacing else "0 Tc")
         out.append(f"1 0 0 1 {left + ln.x:.2f} {top - ln.y:.2f} Tm")
-        size = f"{ln.size:.2f}"
-        for font, run in ln.chain.runs(ln.text):
-            ttf = font.ttf
-            for subset, data in ttf.splitString(run, doc):
-                out.append(f"{ttf.getSubsetInternalName(subset, doc)} {size} Tf <{data.hex()}> Tj")
+        key = (ln.chain, ln.size, ln.text)
+        shown = cache.get(key)
+        if shown is None:
+            shown = cache[key] = _show(doc, ln)
+        out.append(shown)
     out.append("ET")
     return "\n".join(out)
+
+
+def _run_cache(canvas: Canvas) -> dict[tuple[object, float, str], str]:
+    """Per-document cache of shown strings: a subset's codes never change once assigned in a document."""
+    cache: dict[tuple[object, float, str], str] | None = getattr(canvas, "_outreach_shown", None)
+    if cache is None or len(cache) > 50_000:
+        cache = {}
+        canvas._outreach_shown = cache
+    return cache
+
+
+def _show(doc: object, ln: Line) -> str:
+    size = f"{ln.size:.2f}"
+    parts = []
+    for font, run in ln.chain.runs(ln.text):
+        ttf = font.ttf
+        for subset, data in ttf.splitString(run, doc):
+            parts.append(f"{ttf.getSubsetInternalName(subset, doc)} {size} Tf <{data.hex()}> Tj")
+    return "\n".join(parts)
 
 
 def rect_ops(x: float, y: float, w: float, h: float, *, fill: str | None, stroke: str | None, width: float) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -120,12 +120,30 @@ def load_font(path: Path, index: int = 0) -> LoadedFont:
     )
 
 
+class _Widths(dict[str, int]):
+    """Character -> advance width (1/1000 em) in the font of the chain that draws it, filled on first use."""
+
+    def __init__(self, chain: FontChain) -> None:
+        super().__init__()
+        self.chain = chain
+
+    def __missing__(self, ch: str) -> int:
+        font = self.chain.font_for(ch) or self.chain.fonts[0]
+        width = font.widths.get(ord(ch), font.default_width)
+        self[ch] = width
+        return width
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class FontChain:
     """The fonts tried in order for one role of a kit; the first is the design font."""
 
     role: str
     fonts: tuple[LoadedFont, ...]
+    _widths: _Widths = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_widths", _Widths(self))
 
     @property
     def primary(self) -> LoadedFont:
@@ -168,19 +186,7 @@ class FontChain:
 
     def width(self, text: str, size: float) -> float:
         """Advance width of the text in points, each character in the font that draws it."""
-        primary = self.fonts[0]
-        w = primary.widths
-        d = primary.default_width
-        cmap = primary.cmap
-        total = 0
-        for c in text:
-            code = ord(c)
-            if code in cmap:
-                total += w.get(code, d)
-            else:
-                font = self.font_for(c) or primary
-                total += font.widths.get(code, font.default_width)
-        return total * size / 1000.0
+        return sum(map(self._widths.__getitem__, text)) * size / 1000.0
 
 
 def _font_spec(entry: str, *, kit_dir: Path | None) -> tuple[Path, int] | None | str:

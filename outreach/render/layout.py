@@ -30,6 +30,8 @@ class Line:
 
 def wrap(text: str, chain: FontChain, size: float, width: float, first_width: float | None = None) -> list[str]:
     """Breaks one paragraph into lines no wider than width (the first line may have its own width)."""
+    if chain.width(text, size) <= (first_width if first_width is not None else width) + 0.01:
+        return [text]  # the common case for names, units and addresses: it fits on one line
     tokens = _TOKEN.findall(text)
     lines: list[str] = []
     cur = ""

@@ -38,13 +38,22 @@ def assemble(*, session: Session, run_id: int, storage: Storage, make_zip: bool 
     if run.state == "done":
         return runs.batches(session=session, run_id=run_id)
     if not runs.begin_assembly(session=session, run_id=run_id):
-        raise runs.StateError(f"run {run.id} is {run.state}; it can be assembled once every piece is rendered")
+        raise runs.StateError(
+            f"run {run.id} is {run.state}; it can be assembled once every piece is rendered"
+        )
     campaign = session.get(Campaign, run.campaign_id)
     assert campaign is not None
     kit = runs.kit_for(campaign.kit)
     for seq in range(1, run.batch_count + 1):
-        assemble_batch(session=session, run=run, campaign=campaign, kit=kit, batch_seq=seq, storage=storage,
-                       make_zip=make_zip)
+        assemble_batch(
+            session=session,
+            run=run,
+            campaign=campaign,
+            kit=kit,
+            batch_seq=seq,
+            storage=storage,
+            make_zip=make_zip,
+        )
     ledger.release(session=session, run_id=run.id)
     run.state = "done"
     run.finished_at = utcnow()
@@ -53,12 +62,21 @@ def assemble(*, session: Session, run_id: int, storage: Storage, make_zip: bool 
 
 
 def assemble_batch(
-    *, session: Session, run: Run, campaign: Campaign, kit: Kit, batch_seq: int, storage: Storage, make_zip: bool
+    *,
+    session: Session,
+    run: Run,
+    campaign: Campaign,
+    kit: Kit,
+    batch_seq: int,
+    storage: Storage,
+    make_zip: bool,
 ) -> None:
     """Writes one batch's manifest, ticket, checksums (and ZIP) and records the batch."""
     first, last = runs.batch_range(run, batch_seq)
     pieces = session.execute(
-        select(Piece.seq, Piece.name, Piece.unit_name, Piece.address, Piece.postcode, Piece.pages, Piece.parts)
+        select(
+            Piece.seq, Piece.name, Piece.unit_name, Piece.address, Piece.postcode, Piece.pages, Piece.parts
+        )
         .where(Piece.run_id == run.id, Piece.seq.between(first, last), Piece.state == "rendered")
         .order_by(Piece.seq)
     ).all()
@@ -75,21 +93,38 @@ def assemble_batch(
                 tmp / "manifest.csv",
                 MANIFEST_HEADER,
                 (
-                    (i, piece_number(run.id, p.seq), p.name, p.unit_name, p.address, p.postcode, p.pages,
-                     "letters.pdf")
+                    (
+                        i,
+                        piece_number(run.id, p.seq),
+                        p.name,
+                        p.unit_name,
+                        p.address,
+                        p.postcode,
+                        p.pages,
+                        "letters.pdf",
+                    )
                     for i, p in enumerate(pieces, start=1)
                 ),
             )
             _put(storage, run, batch_seq, tmp / "manifest.csv", files)
         pages = sum((p.pages or 0) for p in pieces)
         ticket = JobTicket.build(
-            campaign=campaign, run=run, kit=kit, batch_seq=batch_seq, batch_count=run.batch_count,
-            pieces=len(pieces), failed=failed, letter_pages=pages,
-            sms_parts=sum((p.parts or 0) for p in pieces), first=first, last=last,
+            campaign=campaign,
+            run=run,
+            kit=kit,
+            batch_seq=batch_seq,
+            batch_count=run.batch_count,
+            pieces=len(pieces),
+            failed=failed,
+            letter_pages=pages,
+            sms_parts=sum((p.parts or 0) for p in pieces),
+            first=first,
+            last=last,
             checksums={name: str(meta["sha256"]) for name, meta in files.items()},
         )
-        (tmp / "ticket.json").write_text(json.dumps(ticket.as_dict(), ensure_ascii=False, indent=2) + "\n",
-                                         encoding="utf-8")
+        (tmp / "ticket.json").write_text(
+            json.dumps(ticket.as_dict(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+        )
         _put(storage, run, batch_seq, tmp / "ticket.json", files)
         write_ticket_pdf(ticket, tmp / "ticket.pdf")
         _put(storage, run, batch_seq, tmp / "ticket.pdf", files)
@@ -106,14 +141,23 @@ def assemble_batch(
                         zf.writestr(info, src.read())
             _put(storage, run, batch_seq, archive, files)
     values = {
-        "run_id": run.id, "seq": batch_seq, "first_seq": first, "last_seq": last, "pieces": len(pieces),
-        "pages": pages, "files": files, "state": "ready",
+        "run_id": run.id,
+        "seq": batch_seq,
+        "first_seq": first,
+        "last_seq": last,
+        "pieces": len(pieces),
+        "pages": pages,
+        "files": files,
+        "state": "ready",
     }
     # Upsert: a redelivered assembly finds the batch recorded already and writes the same facts again.
     dialect = session.get_bind().dialect.name
     ins = (postgresql if dialect == "postgresql" else sqlite).insert(Batch).values(**values)
-    session.execute(ins.on_conflict_do_update(index_elements=["run_id", "seq"],
-                                              set_={"pieces": len(pieces), "pages": pages, "files": files}))
+    session.execute(
+        ins.on_conflict_do_update(
+            index_elements=["run_id", "seq"], set_={"pieces": len(pieces), "pages": pages, "files": files}
+        )
+    )
 
 
 def _describe(storage: Storage, key: str) -> dict[str, object]:

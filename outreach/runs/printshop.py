@@ -50,6 +50,8 @@ def record_returns(*, session: Session, numbers: Sequence[str], reason: str = "u
     """Records returned letters: suppresses the address for mail and refunds where the offer says so."""
     for number in numbers:
         piece = find_piece(session=session, number=number)
-        suppression.record_returned_mail(session=session, worker_id=piece.worker_id, note=f"{number}: {reason}")
+        suppression.record_returned_mail(
+            session=session, worker_id=piece.worker_id, note=f"{number}: {reason}"
+        )
         ledger.refund(session=session, run_id=piece.run_id, piece_id=piece.id, reason=reason)
     return len(numbers)

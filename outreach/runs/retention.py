@@ -20,7 +20,9 @@ def purge(*, session: Session, storage: Storage, now: datetime, retention_days: 
     days = get_settings().retention_days if retention_days is None else retention_days
     cutoff = now - timedelta(days=days)
     due = session.scalars(
-        select(Batch).where(Batch.mailed_at.is_not(None), Batch.mailed_at <= cutoff, Batch.purged_at.is_(None))
+        select(Batch).where(
+            Batch.mailed_at.is_not(None), Batch.mailed_at <= cutoff, Batch.purged_at.is_(None)
+        )
     ).all()
     for batch in due:
         for meta in batch.files.values():

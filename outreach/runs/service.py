@@ -120,8 +120,8 @@ def freeze(*, session: Session, run: Run, campaign: Campaign, today: date | None
         literal("pending"),
     )
     columns = ["run_id", "seq", "worker_id", "name", "gender", "unit_name", "township", "address", "postcode"]
-    result = session.execute(insert(Piece).from_select([*columns, "mobile", "state"], rows))
-    return int(result.rowcount)
+    session.execute(insert(Piece).from_select([*columns, "mobile", "state"], rows))
+    return session.scalar(select(func.count()).select_from(Piece).where(Piece.run_id == run.id)) or 0
 
 
 def batch_range(run: Run, batch_seq: int) -> tuple[int, int]:
@@ -194,7 +194,8 @@ def render_batch(*, session: Session, run_id: int, batch_seq: int, storage: Stor
     kit = kit_for(campaign.kit)
     if kit.digest != run.content_hash:
         raise StateError(
-            f"kit {campaign.kit!r} changed since run {run.id} started; restore it to render the approved content"
+            f"kit {campaign.kit!r} changed since run {run.id} started; "
+            "restore it to render the approved content"
         )
     by_number = {piece_number(p.run_id, p.seq): p for p in pieces}
     recipients = [recipient(p) for p in pieces]
@@ -217,10 +218,15 @@ def render_batch(*, session: Session, run_id: int, batch_seq: int, storage: Stor
             storage.put(batch_key(run, batch_seq, "sms.csv"), path)
             for m in messages:
                 piece_id = by_number[m.number].id
-                states[piece_id] = ("failed", m.error, None, None) if m.error else ("rendered", None, None, m.parts)
+                states[piece_id] = (
+                    ("failed", m.error, None, None) if m.error else ("rendered", None, None, m.parts)
+                )
     session.execute(
         update(Piece),
-        [{"id": pid, "state": s, "error": e, "pages": pg, "parts": pt} for pid, (s, e, pg, pt) in states.items()],
+        [
+            {"id": pid, "state": s, "error": e, "pages": pg, "parts": pt}
+            for pid, (s, e, pg, pt) in states.items()
+        ],
     )
     charges = [(pid, (pt or 1)) for pid, (s, _e, _pg, pt) in states.items() if s == "rendered"]
     outcome.charged = ledger.charge_bulk(session=session, run_id=run.id, charges=charges)
@@ -251,9 +257,12 @@ def pending_batches(*, session: Session, run: Run) -> list[int]:
 
 def pending_count(*, session: Session, run_id: int) -> int:
     """How many of the run's pieces are not yet rendered or failed."""
-    return session.scalar(
-        select(func.count()).select_from(Piece).where(Piece.run_id == run_id, Piece.state == "pending")
-    ) or 0
+    return (
+        session.scalar(
+            select(func.count()).select_from(Piece).where(Piece.run_id == run_id, Piece.state == "pending")
+        )
+        or 0
+    )
 
 
 def begin_assembly(*, session: Session, run_id: int) -> bool:

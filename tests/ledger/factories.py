@@ -14,6 +14,8 @@ from outreach.ledger.models import RateCard
 from outreach.ledger.schemas import FeeLine
 from outreach.runs.models import Piece, Run
 
+__all__ = ["Piece", "Run"]
+
 _counter = itertools.count(1)
 
 QIAOJIAREN_FEES = [
@@ -63,7 +65,9 @@ def campaign(
     return row
 
 
-def run(session: Session, campaign: Campaign, period: str = "2027-Q1", *, created: datetime | None = None) -> Run:
+def run(
+    session: Session, campaign: Campaign, period: str = "2027-Q1", *, created: datetime | None = None
+) -> Run:
     row = Run(
         campaign_id=campaign.id,
         period=period,
@@ -89,7 +93,6 @@ def pieces(session: Session, run: Run, count: int, *, parts: int | None = None) 
         Piece(
             run_id=run.id,
             seq=i,
-            number=f"{run.id}-{i:06d}",
             worker_id=w.id,
             name=w.name,
             gender="F",

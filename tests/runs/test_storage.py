@@ -23,7 +23,7 @@ def test_local_storage_puts_atomically_and_replaces(tmp_path: Path) -> None:
 
 
 def test_safe_cells_neutralise_formulas() -> None:
-    assert safe_cell("=HYPERLINK(\"x\")") == "'=HYPERLINK(\"x\")"
+    assert safe_cell('=HYPERLINK("x")') == '\'=HYPERLINK("x")'
     assert safe_cell("+86 138") == "'+86 138"
     assert safe_cell("@SUM(A1)") == "'@SUM(A1)"
     assert safe_cell("-1+2") == "'-1+2"

@@ -1,0 +1,125 @@
+"""Preflight: refuses a kit that would not print or post (reserved zones, low-resolution artwork, text that
+overflows, a page without the piece barcode) when it is loaded, not on the 4,000th piece."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PIL import Image
+
+from outreach.errors import KitError
+from outreach.render.draw import BLEED_MM
+from outreach.render.elements import NUMBER_TEXT_MM, Overflow, fit_text, missing_glyphs, render_text
+from outreach.render.envelope import postage_box, reserved_zones, sender_boxes
+from outreach.render.kit import Element, Kit
+from outreach.render.marks import code128_width_mm
+from outreach.render.recipient import base_variables, piece_variables, sample_recipients
+
+MIN_DPI = 300.0
+SAMPLE_NUMBER = "R000000-000000"
+
+
+def image_dpi(el: Element) -> tuple[float, str]:
+    """Effective resolution of artwork at its placed size (the lower of both axes), and its colour mode."""
+    assert el.file is not None
+    with Image.open(el.file) as im:
+        px_w, px_h = im.size
+        mode = im.mode
+    return min(px_w / (el.w / 25.4), px_h / (el.h / 25.4)), mode
+
+
+def _page_problems(kit: Kit, label: str, elements: Sequence[Element], size: tuple[float, float]) -> list[str]:
+    problems: list[str] = []
+    width, height = size
+    numbers = [el for el in elements if el.kind == "number"]
+    if label != "envelope.flap" and len(numbers) != 1:
+        problems.append(f"{label}: needs exactly one `number` element (piece number and barcode), has {len(numbers)}")
+    for el in elements:
+        b = BLEED_MM
+        if el.x < -b - 0.01 or el.y < -b - 0.01 or el.x + el.w > width + b + 0.01 or el.y + el.h > height + b + 0.01:
+            problems.append(f"{el.where}: lies outside the page and its {b:g} mm bleed")
+        if el.kind == "image":
+            dpi, mode = image_dpi(el)
+            if dpi < MIN_DPI - 0.5:
+                problems.append(f"{el.where}: artwork is {dpi:.0f} dpi at its placed size; at least 300 needed")
+            if el.file is not None and el.file.suffix.lower() in (".jpg", ".jpeg") and mode != "CMYK":
+                problems.append(f"{el.where}: JPEG artwork must be CMYK for press, not {mode}")
+        if el.kind == "number":
+            need = code128_width_mm(SAMPLE_NUMBER)
+            if el.w < need or el.h < NUMBER_TEXT_MM + 5:
+                problems.append(
+                    f"{el.where}: barcode area {el.w:g}×{el.h:g} mm is too small (needs {need:.1f}×"
+                    f"{NUMBER_TEXT_MM + 5:g} mm)"
+                )
+    return problems
+
+
+def _zone_problems(kit: Kit) -> list[str]:
+    zones = reserved_zones(*kit.envelope_mm)
+    problems: list[str] = []
+    placed = [(el.where, el.x, el.y, el.w, el.h) for el in kit.front]
+    (sx, sy, sw, sh), (cx, cy, cw, ch) = sender_boxes(kit)
+    placed += [("sender block", sx, sy, sw, sh), ("sender postcode", cx, cy, cw, ch)]
+    placed.append(("postage mark", *postage_box(kit)))
+    for where, x, y, w, h in placed:
+        for zone in zones:
+            if zone.overlaps(x, y, w, h):
+                problems.append(f"{where}: enters the {zone.name}")
+    for el in kit.flap:
+        if el.y + el.h > kit.flap_depth + 0.01:
+            problems.append(f"{el.where}: flap artwork must lie within the flap ({kit.flap_depth:g} mm from the top)")
+    return problems
+
+
+def _text_problems(kit: Kit) -> list[str]:
+    problems: list[str] = []
+    base = base_variables(kit.title, kit.sender, kit.variables, None)
+    samples = sample_recipients(2)
+    pages = [kit.front, kit.back + kit.flap, *kit.pages]
+    for elements in pages:
+        for el in elements:
+            if el.kind != "text":
+                continue
+            for r in samples if el.variable else samples[:1]:
+                try:
+                    text = render_text(kit, el, piece_variables(base, r))
+                    fit_text(kit, el, text)
+                except (KitError, Overflow) as exc:
+                    problems.append(str(exc).removeprefix(f"kit {kit.name}: "))
+                    break
+                if not el.variable:
+                    missing = missing_glyphs(kit, el, text)
+                    if missing:
+                        problems.append(f"{el.where}: no configured font can draw {missing!r}")
+    return problems
+
+
+def _sms_problems(kit: Kit) -> list[str]:
+    from outreach.render.sms import render_sms
+
+    problems = []
+    for msg in render_sms(kit, sample_recipients(2)):
+        if msg.error:
+            problems.append(f"{kit.sms_where}: sample message {msg.number}: {msg.error}")
+    return problems
+
+
+def check(kit: Kit) -> list[str]:
+    """Every problem found in the kit, one line each (empty when the kit is fine)."""
+    if kit.channel == "sms":
+        return _sms_problems(kit)
+    problems = _page_problems(kit, "envelope.front", kit.front, kit.envelope_mm)
+    problems += _page_problems(kit, "envelope.back", kit.back, kit.envelope_mm)
+    problems += _page_problems(kit, "envelope.flap", kit.flap, kit.envelope_mm)
+    for i, page in enumerate(kit.pages):
+        problems += _page_problems(kit, f"letter page {i + 1}", page, kit.paper_mm)
+    problems += _zone_problems(kit)
+    problems += _text_problems(kit)
+    return problems
+
+
+def preflight(kit: Kit) -> None:
+    """Raises KitError listing every problem of the kit, or returns when it is fit for press."""
+    problems = check(kit)
+    if problems:
+        raise KitError(f"kit {kit.name}: preflight failed:\n  " + "\n  ".join(problems))

@@ -1,0 +1,71 @@
+"""SMS texts: 【signature】 + personalised text + opt-out, counted the way the gateway bills them."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from outreach.errors import KitError
+from outreach.render.kit import Kit, template_error
+from outreach.render.recipient import Recipient, base_variables, piece_variables
+from outreach.settings import get_settings
+
+SINGLE_LIMIT = 70  # characters in a one-part message
+PART_LIMIT = 67  # characters per part once split (the rest carries the concatenation header)
+
+
+@dataclass(slots=True)
+class SmsMessage:
+    """One SMS as sent and billed; `error` set when it was refused (and then it is not sent)."""
+
+    number: str
+    mobile: str | None
+    text: str
+    length: int
+    parts: int
+    error: str | None
+
+
+def sms_length(text: str) -> int:
+    """Length as the gateway counts it: UCS-2 code units, so a character beyond the BMP counts twice."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def sms_parts(text: str) -> int:
+    """Billed parts: one up to 70 characters, otherwise one per 67 characters."""
+    n = sms_length(text)
+    if n == 0:
+        return 0
+    return 1 if n <= SINGLE_LIMIT else math.ceil(n / PART_LIMIT)
+
+
+def compose(signature: str, body: str, opt_out: str) -> str:
+    """The whole message: 【signature】 body opt-out, with the body's line breaks folded."""
+    body = "".join(line.strip() for line in body.strip().splitlines())
+    return f"【{signature}】{body}{opt_out}"
+
+
+def render_sms(kit: Kit, recipients: Sequence[Recipient], *, context: Mapping[str, object] | None = None) -> list[SmsMessage]:
+    """One message per recipient; over-long text or a failing template is reported on the message."""
+    if kit.channel != "sms" or kit.sms_template is None:
+        raise KitError(f"kit {kit.name}: is a {kit.channel} kit, not an SMS kit")
+    opt_out = get_settings().sms_opt_out_text
+    base = base_variables(kit.title, {}, kit.variables, context)
+    out: list[SmsMessage] = []
+    for r in recipients:
+        try:
+            body = kit.sms_template.render(piece_variables(base, r))
+        except Exception as exc:  # any template failure is this piece's, reported with file and line
+            err = template_error(kit.name, exc, template_file=kit.sms_where)
+            out.append(SmsMessage(r.number, r.mobile, "", 0, 0, str(err)))
+            continue
+        text = compose(kit.sms_signature, body, opt_out)
+        length = sms_length(text)
+        error = None
+        if length > kit.sms_max_length:
+            error = f"{length} characters, over the kit's maximum of {kit.sms_max_length}"
+        elif not r.mobile:
+            error = "no mobile number"
+        out.append(SmsMessage(r.number, r.mobile, text, length, sms_parts(text), error))
+    return out
