@@ -18,7 +18,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import ColumnElement, String, Table, any_, bindparam, insert, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from audiences import normalise
@@ -304,6 +305,7 @@ class _Importer:
         self.units_updated: set[str] = set()
         # Stored id -> line of every worker this import wrote or matched, to catch a worker listed twice.
         self.seen_workers: dict[int, int] = {}
+        self.postgres = session.get_bind().dialect.name == "postgresql"
 
     def reject(self, line: int, column: str, reason: str, cells: list[str]) -> None:
         rejection = Rejection(line=line, column=column, reason=reason)
@@ -317,7 +319,7 @@ class _Importer:
         if not missing:
             return
         columns = [_UNITS.c.id, _UNITS.c.key, *(_UNITS.c[f] for f in UNIT_FIELDS)]
-        for row in self.session.execute(select(*columns).where(_UNITS.c.key.in_(missing))):
+        for row in self.session.execute(select(*columns).where(self._key_in(_UNITS, missing))):
             self.units[row.key] = _UnitState(id=row.id, stored={f: getattr(row, f) for f in UNIT_FIELDS})
         for key in missing:
             self.units.setdefault(key, _UnitState(id=None, stored={}))
@@ -420,7 +422,7 @@ class _Importer:
             row.key: (row.id, row.row_hash)
             for row in self.session.execute(
                 select(_WORKERS.c.key, _WORKERS.c.id, _WORKERS.c.row_hash).where(
-                    _WORKERS.c.key.in_(list(by_key))
+                    self._key_in(_WORKERS, list(by_key))
                 )
             )
         }
@@ -446,11 +448,9 @@ class _Importer:
             else:
                 updates.append({"_id": worker_id, **values, "row_hash": digest, "updated_at": now})
         if inserts:
-            returned = self.session.execute(
-                insert(_WORKERS).returning(_WORKERS.c.key, _WORKERS.c.id), inserts
-            )
-            for key, worker_id in returned:
-                self.seen_workers[worker_id] = lines_by_key[key]
+            ids = self._copy_workers(inserts) if self.postgres else self._insert_workers(inserts)
+            for worker_id, row in zip(ids, inserts, strict=True):
+                self.seen_workers[worker_id] = lines_by_key[row["key"]]
             self.summary.inserted += len(inserts)
         if updates:
             statement = (
@@ -460,6 +460,36 @@ class _Importer:
             )
             self.session.connection().execute(statement, updates)
             self.summary.updated += len(updates)
+
+    def _key_in(self, table: Table, keys: list[str]) -> ColumnElement[bool]:
+        """key IN keys; on PostgreSQL one array parameter, which the driver need not parse per key."""
+        if self.postgres:
+            return table.c.key == any_(bindparam("keys", value=keys, type_=ARRAY(String)))
+        return table.c.key.in_(keys)
+
+    def _insert_workers(self, rows: list[dict[str, Any]]) -> list[int]:
+        """Inserts workers with multi-row INSERTs; their ids in the order of `rows`."""
+        returned = self.session.execute(insert(_WORKERS).returning(_WORKERS.c.key, _WORKERS.c.id), rows)
+        ids = {key: worker_id for key, worker_id in returned}
+        return [ids[row["key"]] for row in rows]
+
+    def _copy_workers(self, rows: list[dict[str, Any]]) -> list[int]:
+        """Inserts workers with COPY (PostgreSQL), ids drawn from the sequence first; ids in row order."""
+        connection = self.session.connection()
+        ids = list(
+            connection.execute(
+                text("SELECT nextval(pg_get_serial_sequence('workers', 'id')) FROM generate_series(1, :n)"),
+                {"n": len(rows)},
+            ).scalars()
+        )
+        columns = ("key", *WORKER_FIELDS, "row_hash", "created_at", "updated_at")
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        statement = f"COPY workers (id, {', '.join(columns)}) FROM STDIN"
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for worker_id, row in zip(ids, rows, strict=True):
+                copy.write_row((worker_id, *(row[c] for c in columns)))
+        return ids
 
     def _reject_duplicate(self, p: _Parsed, values: dict[str, Any], earlier: int, parser: _RowParser) -> None:
         if values["worker_no"]:

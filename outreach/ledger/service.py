@@ -62,10 +62,11 @@ CHARGE_CHUNK_SQL_POSTGRES = """
 WITH chunk AS (
     SELECT * FROM unnest(CAST(:piece_ids AS bigint[]), CAST(:units AS integer[])) AS c(piece_id, units)
 ), valid AS (
-    SELECT chunk.piece_id, chunk.units FROM chunk JOIN pieces p ON p.id = chunk.piece_id AND p.run_id = :run_id
+    SELECT chunk.piece_id, chunk.units
+    FROM chunk JOIN pieces p ON p.id = chunk.piece_id AND p.run_id = :run_id
 ), inserted AS (
-    INSERT INTO ledger_entries
-        (campaign_id, run_id, piece_id, kind, period, pieces, units, list_fen, waived_fen, amount_fen, created_at)
+    INSERT INTO ledger_entries (campaign_id, run_id, piece_id, kind, period, pieces, units,
+                                list_fen, waived_fen, amount_fen, created_at)
     SELECT :campaign_id, :run_id, v.piece_id, 'charge', :period, 1, v.units,
            v.units * :rate_fen + :fee_list_fen, :fee_waived_fen,
            v.units * :rate_fen + :fee_list_fen - :fee_waived_fen, :now

@@ -161,6 +161,8 @@ class FontChain:
     def missing(self, text: str) -> str:
         """The distinct characters of text (in order) that no font of the chain can draw."""
         primary = self.fonts[0].cmap
+        if all(map(primary.__contains__, map(ord, text))):
+            return ""
         out: list[str] = []
         for ch in text:
             if ord(ch) in primary or ch in "\n\r\t" or ch in out:

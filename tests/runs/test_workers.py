@@ -1,0 +1,176 @@
+"""Runs on real Celery worker processes over a real Redis: a whole run, and a worker killed mid-run."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from outreach.campaigns import service as campaigns
+from outreach.ledger import service as ledger
+from outreach.render import render_letters
+from outreach.runs import service as runs
+from outreach.runs.models import Batch, Piece, Run
+from outreach.settings import get_settings
+from tests.runs.world import committed_world
+
+pytestmark = [pytest.mark.worker, pytest.mark.redis, pytest.mark.slow]
+
+REDIS_URL = os.environ.get("OUTREACH_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+VISIBILITY = 6
+
+
+@pytest.fixture
+def broker(committed_engine: Engine) -> Iterator[dict[str, str]]:
+    """An empty Redis database as broker; this process's Celery app sends to it; env for workers."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    client.flushdb()
+    settings = get_settings()
+    env = {
+        **os.environ,
+        "OUTREACH_DATABASE_URL": settings.resolved_database_url,
+        "OUTREACH_DATA_DIR": str(settings.data_dir),
+        "OUTREACH_BATCH_DIR": str(settings.resolved_batch_dir),
+        "OUTREACH_BROKER_URL": REDIS_URL,
+        "OUTREACH_VISIBILITY_TIMEOUT": str(VISIBILITY),
+    }
+    try:
+        yield env
+    finally:
+        client.flushdb()
+        client.close()
+
+
+def dispatch(env: dict[str, str], run_id: int) -> int:
+    """Queues the run's work from another process configured for the broker, as the CLI would."""
+    code = "import sys; from workers.tasks import dispatch; print(dispatch(int(sys.argv[1])))"
+    out = subprocess.run([sys.executable, "-c", code, str(run_id)], env=env, check=True, capture_output=True)
+    return int(out.stdout.decode().strip().splitlines()[-1])
+
+
+def start_worker(env: dict[str, str], tmp: Path, concurrency: int = 2) -> subprocess.Popen[bytes]:
+    """A real `celery -A workers worker` in its own process group."""
+    with (tmp / f"worker-{uuid.uuid4().hex[:6]}.log").open("wb") as log:
+        # The child keeps its own copy of the file descriptor.
+        return subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "workers", "worker", "--loglevel=INFO", f"-c{concurrency}",
+             "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"t{uuid.uuid4().hex[:8]}@%h"],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+
+def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def start_run(engine: Engine, campaign: str) -> int:
+    with Session(engine) as session, session.begin():
+        c = campaigns.get_by_name(session=session, name=campaign)
+        return runs.start(session=session, campaign=c, period="2027-Q1").id
+
+
+def counts(engine: Engine, run_id: int) -> tuple[str, int]:
+    with Session(engine) as session:
+        state = session.scalar(select(Run.state).where(Run.id == run_id)) or ""
+        done = session.scalar(
+            select(func.count()).where(Piece.run_id == run_id, Piece.state != "pending")) or 0
+        return state, done
+
+
+def wait_done(engine: Engine, run_id: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if counts(engine, run_id)[0] == "done":
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"run {run_id} not done after {timeout} s: {counts(engine, run_id)}")
+
+
+def check_run(engine: Engine, run_id: int, pieces: int) -> None:
+    """Every piece once, charges = pieces × rate, files = what an uninterrupted rendering makes."""
+    root = get_settings().resolved_batch_dir
+    with Session(engine) as session:
+        run = session.get(Run, run_id)
+        assert run is not None and run.state == "done" and run.piece_count == pieces
+        assert session.scalar(select(func.count()).where(Piece.run_id == run_id, Piece.state == "rendered")) \
+            == pieces
+        assert ledger.balance(session=session, run_id=run_id).charged_fen == pieces * 100
+        campaign = session.get(runs.Campaign, run.campaign_id)
+        assert campaign is not None
+        kit = runs.kit_for(campaign.kit)
+        batches = session.scalars(select(Batch).where(Batch.run_id == run_id).order_by(Batch.seq)).all()
+        assert sum(b.pieces for b in batches) == pieces
+        for b in batches:
+            recipients = [runs.recipient(p) for p in runs.batch_pieces(session=session, run=run, batch_seq=b.seq)]
+            out = root.parent / "reference"
+            out.mkdir(exist_ok=True)
+            render_letters(kit, recipients, envelopes=out / "e.pdf", letters=out / "l.pdf",
+                           context=runs.render_context(campaign, run))
+            for name, ref in (("envelopes.pdf", out / "e.pdf"), ("letters.pdf", out / "l.pdf")):
+                stored = (root / str(b.files[name]["key"])).read_bytes()
+                assert hashlib.sha256(stored).hexdigest() == hashlib.sha256(ref.read_bytes()).hexdigest()
+                assert b.files[name]["sha256"] == hashlib.sha256(stored).hexdigest()
+
+
+def test_a_whole_run_on_celery_workers(committed_engine: Engine, broker: dict[str, str], tmp_path: Path) -> None:
+    world = committed_world(committed_engine, women=60, batch_size=10)
+    run_id = start_run(committed_engine, world.campaign)
+    worker = start_worker(broker, tmp_path)
+    try:
+        assert dispatch(broker, run_id) == 6
+        wait_done(committed_engine, run_id, timeout=120)
+    finally:
+        stop(worker)
+    check_run(committed_engine, run_id, 60)
+
+
+def test_a_worker_killed_mid_run_loses_and_doubles_nothing(
+    committed_engine: Engine, broker: dict[str, str], tmp_path: Path
+) -> None:
+    world = committed_world(committed_engine, women=400, batch_size=10)
+    run_id = start_run(committed_engine, world.campaign)
+    worker = start_worker(broker, tmp_path)
+    try:
+        dispatch(broker, run_id)
+        deadline = time.monotonic() + 120
+        while counts(committed_engine, run_id)[1] < 30:
+            assert time.monotonic() < deadline, "the worker rendered nothing"
+            time.sleep(0.02)
+    finally:
+        stop(worker, signal.SIGKILL)
+    state, done = counts(committed_engine, run_id)
+    assert state == "rendering" and done < 400, "the run finished before the kill; make it bigger"
+    # A new worker picks up the lost worker's unacknowledged tasks after the visibility timeout.
+    worker = start_worker(broker, tmp_path)
+    try:
+        wait_done(committed_engine, run_id, timeout=180)
+    finally:
+        stop(worker)
+    check_run(committed_engine, run_id, 400)
+    # Resume on the finished run changes nothing.
+    with Session(committed_engine) as session:
+        entries = ledger.balance(session=session, run_id=run_id)
+    assert dispatch(broker, run_id) == 0
+    with Session(committed_engine) as session:
+        assert ledger.balance(session=session, run_id=run_id) == entries
