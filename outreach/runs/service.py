@@ -10,9 +10,10 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, and_, func, insert, literal, null, select, update
 from sqlalchemy.orm import Session
@@ -27,6 +28,7 @@ from outreach.ledger import service as ledger
 from outreach.periods import parse_quarter
 from outreach.render import Kit, Recipient, load_kit, render_letters, render_sms, sms_parts
 from outreach.runs.models import Batch, Piece, Run, piece_number
+from outreach.settings import get_settings
 from outreach.storage import Storage
 
 
@@ -73,7 +75,7 @@ def start(*, session: Session, campaign: Campaign, period: str, today: date | No
         session.add(run)
     run.state = "rendering"
     run.note = None
-    run.batch_size = campaign.batch_size
+    run.batch_size = batch_size_for(campaign)
     run.content_hash = load_kit(campaign.kit).digest
     run.started_at = utcnow()
     session.flush()
@@ -85,6 +87,20 @@ def start(*, session: Session, campaign: Campaign, period: str, today: date | No
     campaign.state = "active"
     session.flush()
     return run
+
+
+def batch_size_for(campaign: Campaign) -> int:
+    """Pieces per batch: the campaign's print batch, or for SMS at most what the gateway takes per upload."""
+    if campaign.channel == "sms":
+        return min(campaign.batch_size, get_settings().sms_gateway_batch)
+    return campaign.batch_size
+
+
+def within_sending_hours(moment: datetime) -> bool:
+    """Whether SMS may be sent at `moment` (the allowed local hours in the settings)."""
+    settings = get_settings()
+    hour = moment.astimezone(ZoneInfo(settings.timezone)).hour
+    return settings.sms_send_start_hour <= hour < settings.sms_send_end_hour
 
 
 def max_parts(kit: Kit) -> int:

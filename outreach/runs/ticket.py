@@ -54,6 +54,7 @@ class JobTicket:
     insert_order: str
     sort_order: str
     sms_parts: int
+    send_window: str
     checksums: dict[str, str]
 
     @classmethod
@@ -105,6 +106,7 @@ class JobTicket:
             ),
             sort_order=SORT_ORDER,
             sms_parts=sms_parts,
+            send_window="-" if letter else sms_window(),
             checksums=checksums,
         )
 
@@ -133,7 +135,14 @@ LABELS = {
     "insert_order": "装封 insert order",
     "sort_order": "排序 sort order",
     "sms_parts": "短信条数 SMS parts",
+    "send_window": "发送时段 send window",
 }
+
+
+def sms_window() -> str:
+    """The hours a gateway may send this batch, as printed on the ticket."""
+    s = get_settings()
+    return f"{s.sms_send_start_hour:02d}:00-{s.sms_send_end_hour:02d}:00 {s.timezone}"
 
 
 def write_ticket_pdf(ticket: JobTicket, path: Path) -> None:

@@ -151,3 +151,25 @@ def test_a_piece_no_font_can_draw_fails_alone(committed_engine: Engine, tmp_path
         assert st.run.state == "done" and st.rendered == 5 and st.failed == 1
         assert "\U0002a6d6" in st.errors[0]
         assert ledger.balance(session=session, run_id=run_id).charged_fen == 5 * 100
+
+
+def test_an_sms_run_writes_gateway_batches_and_charges_parts(committed_engine: Engine) -> None:
+    world = committed_world(committed_engine, name="助学短信", women=7, kit="hardship_sms", channel="sms",
+                            batch_size=5)
+    run_id = start(committed_engine, world.campaign)
+    run_locally(run_id)
+    root = get_settings().resolved_batch_dir
+    with Session(committed_engine) as session:
+        pieces = session.scalars(select(Piece).where(Piece.run_id == run_id).order_by(Piece.seq)).all()
+        assert all(p.state == "rendered" and p.mobile and p.parts for p in pieces)
+        parts = sum(p.parts or 0 for p in pieces)
+        assert ledger.balance(session=session, run_id=run_id).charged_fen == parts * 5
+        batches = session.scalars(select(Batch).where(Batch.run_id == run_id).order_by(Batch.seq)).all()
+    assert [b.pieces for b in batches] == [5, 2]
+    rows = list(csv.DictReader((root / str(batches[0].files["sms.csv"]["key"])).read_text(
+        encoding="utf-8").splitlines()))
+    assert len(rows) == 5
+    assert rows[0]["content"].startswith("【某某县总工会】") and rows[0]["content"].endswith("拒收请回复R")
+    assert rows[0]["mobile"].startswith("139") and int(rows[0]["parts"]) >= 1
+    ticket = json.loads((root / str(batches[0].files["ticket.json"]["key"])).read_text(encoding="utf-8"))
+    assert ticket["send_window"].startswith("08:00-21:00")
