@@ -12,7 +12,8 @@ from __future__ import annotations
 import csv
 import hashlib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -306,6 +307,8 @@ class _Importer:
         # Stored id -> line of every worker this import wrote or matched, to catch a worker listed twice.
         self.seen_workers: dict[int, int] = {}
         self.postgres = session.get_bind().dialect.name == "postgresql"
+        self.copier: ThreadPoolExecutor | None = None
+        self.pending_copy: Future[None] | None = None
 
     def reject(self, line: int, column: str, reason: str, cells: list[str]) -> None:
         rejection = Rejection(line=line, column=column, reason=reason)
@@ -387,6 +390,7 @@ class _Importer:
                 parsed.append(parser.parse(line, cells))
             except _RowError as exc:
                 self.reject(line, exc.column, exc.reason, cells)
+        self.wait_copy()
         self._load_units({p.unit_key for p in parsed})
         accepted: list[_Parsed] = []
         for p in parsed:
@@ -447,11 +451,6 @@ class _Importer:
                 self.summary.unchanged += 1
             else:
                 updates.append({"_id": worker_id, **values, "row_hash": digest, "updated_at": now})
-        if inserts:
-            ids = self._copy_workers(inserts) if self.postgres else self._insert_workers(inserts)
-            for worker_id, row in zip(ids, inserts, strict=True):
-                self.seen_workers[worker_id] = lines_by_key[row["key"]]
-            self.summary.inserted += len(inserts)
         if updates:
             statement = (
                 update(_WORKERS)
@@ -460,6 +459,11 @@ class _Importer:
             )
             self.session.connection().execute(statement, updates)
             self.summary.updated += len(updates)
+        if inserts:
+            ids = self._copy_workers(inserts) if self.postgres else self._insert_workers(inserts)
+            for worker_id, row in zip(ids, inserts, strict=True):
+                self.seen_workers[worker_id] = lines_by_key[row["key"]]
+            self.summary.inserted += len(inserts)
 
     def _key_in(self, table: Table, keys: list[str]) -> ColumnElement[bool]:
         """key IN keys; on PostgreSQL one array parameter, which the driver need not parse per key."""
@@ -486,10 +490,31 @@ class _Importer:
         driver = connection.connection.driver_connection
         assert driver is not None
         statement = f"COPY workers (id, {', '.join(columns)}) FROM STDIN"
-        with driver.cursor() as cursor, cursor.copy(statement) as copy:
-            for worker_id, row in zip(ids, rows, strict=True):
-                copy.write_row((worker_id, *(row[c] for c in columns)))
+
+        def copy_rows() -> None:
+            with driver.cursor() as cursor, cursor.copy(statement) as copy:
+                for worker_id, row in zip(ids, rows, strict=True):
+                    copy.write_row((worker_id, *(row[c] for c in columns)))
+
+        # The COPY runs while the next chunk is parsed; every later statement first waits for it (wait_copy).
+        if self.copier is None:
+            self.copier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="registry-copy")
+        self.pending_copy = self.copier.submit(copy_rows)
         return ids
+
+    def wait_copy(self) -> None:
+        """Waits for the COPY of the previous chunk; its error, if any, is raised here."""
+        pending, self.pending_copy = self.pending_copy, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        """Waits for any COPY still running (also when the import is failing) and stops its thread."""
+        try:
+            self.wait_copy()
+        finally:
+            if self.copier is not None:
+                self.copier.shutdown(wait=True)
 
     def _reject_duplicate(self, p: _Parsed, values: dict[str, Any], earlier: int, parser: _RowParser) -> None:
         if values["worker_no"]:
@@ -536,16 +561,13 @@ def import_registry(
         try:
             with _rejects_writer(rejects, registry.header) as sink:
                 importer = _Importer(session, summary, sink)
-                chunk: list[tuple[int, list[str]]] = []
-                for line, cells in registry.rows:
-                    if len(cells) > headers.width and any(c.strip() for c in cells[headers.width :]):
-                        _note_headerless(summary, cells, headers.width)
-                    chunk.append((line, cells))
-                    if len(chunk) >= CHUNK_ROWS:
-                        _run_chunk(importer, parser, chunk, summary, progress)
-                        chunk = []
-                if chunk:
-                    _run_chunk(importer, parser, chunk, summary, progress)
+                try:
+                    _run_chunks(importer, parser, registry.rows, headers.width, summary, progress)
+                except BaseException:
+                    with suppress(Exception):
+                        importer.close()
+                    raise
+                importer.close()
                 importer.finish()
         except BaseException:
             savepoint.rollback()
@@ -580,6 +602,26 @@ def _note_headerless(summary: ImportSummary, cells: list[str], width: int) -> No
         label = f"column {index + 1} (no header)"
         if cells[index].strip() and label not in summary.unknown_columns:
             summary.unknown_columns.append(label)
+
+
+def _run_chunks(
+    importer: _Importer,
+    parser: _RowParser,
+    rows: Iterator[tuple[int, list[str]]],
+    width: int,
+    summary: ImportSummary,
+    progress: Callable[[int], None] | None,
+) -> None:
+    chunk: list[tuple[int, list[str]]] = []
+    for line, cells in rows:
+        if len(cells) > width and any(c.strip() for c in cells[width:]):
+            _note_headerless(summary, cells, width)
+        chunk.append((line, cells))
+        if len(chunk) >= CHUNK_ROWS:
+            _run_chunk(importer, parser, chunk, summary, progress)
+            chunk = []
+    if chunk:
+        _run_chunk(importer, parser, chunk, summary, progress)
 
 
 def _run_chunk(

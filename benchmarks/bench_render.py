@@ -16,10 +16,20 @@ from pathlib import Path
 
 from outreach.render import Kit, Recipient, load_kit, render_letters
 
-SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡贾丁魏薛叶阎"
+SURNAMES = (
+    "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡贾丁魏薛叶阎"
+)
 GIVEN = "秀英桂兰丽娟芳美玲淑珍红梅晓燕玉兰静敏慧婷雪琴霞萍娜莉颖佳欣怡倩雅琳洁月凤翠春燕华云"
 TOWNS = ("城关镇", "桃源镇", "河西乡", "开发区", "长岭镇", "龙口镇", "梅林乡", "新塘镇")
-KINDS = ("人民医院", "纺织有限公司", "实验小学", "卫生院", "电子科技股份有限公司", "供销合作社", "农商银行支行")
+KINDS = (
+    "人民医院",
+    "纺织有限公司",
+    "实验小学",
+    "卫生院",
+    "电子科技股份有限公司",
+    "供销合作社",
+    "农商银行支行",
+)
 
 
 def recipients(n: int, *, start: int = 0, seed: int = 42) -> Iterator[Recipient]:
@@ -33,7 +43,9 @@ def recipients(n: int, *, start: int = 0, seed: int = 42) -> Iterator[Recipient]
             seq=i + 1,
             name=rnd.choice(SURNAMES) + "".join(rnd.choice(GIVEN) for _ in range(rnd.choice((1, 2)))),
             gender="F",
-            unit_name=f"{town}{KINDS[unit % len(KINDS)]}" if unit % 3 else f"某某县{town}第{unit}号{KINDS[unit % 7]}",
+            unit_name=f"{town}{KINDS[unit % len(KINDS)]}"
+            if unit % 3
+            else f"某某县{town}第{unit}号{KINDS[unit % 7]}",
             address=f"{town}{'人民路' if unit % 2 else '工业园区纬二路'}{unit % 300 + 1}号",
             postcode=f"3410{unit % 100:02d}",
             township=town,
@@ -68,9 +80,10 @@ def run(kit: Kit, n: int, chunk: int, out: Path, label: str) -> None:
             samples.append(f"{done}:{rss_mib():.0f}")
     dt = time.perf_counter() - start
     print(
-        f"{label}: {n} pieces ({pages} pages, {n // chunk or 1} file pair(s) of {min(n, chunk)} pieces) in {dt:.1f} s: "
-        f"{n / dt:,.0f} pieces/s, {pages / dt:,.0f} pages/s, {size / pages:,.0f} bytes/page, "
-        f"{size / n:,.0f} bytes/piece; RSS MiB after pieces {', '.join(samples)}; peak RSS {peak_mib():.0f} MiB"
+        f"{label}: {n} pieces ({pages} pages, {n // chunk or 1} file pair(s) of {min(n, chunk)} pieces) "
+        f"in {dt:.1f} s: {n / dt:,.0f} pieces/s, {pages / dt:,.0f} pages/s, {size / pages:,.0f} bytes/page, "
+        f"{size / n:,.0f} bytes/piece;\n  RSS MiB after pieces {', '.join(samples)}; "
+        f"peak RSS {peak_mib():.0f} MiB"
     )
 
 
@@ -90,8 +103,11 @@ def weasyprint_run(kit: Kit, n: int, out: Path) -> None:
         HTML(string=html).write_pdf(target)
         size += target.stat().st_size
     dt = time.perf_counter() - start
-    print(f"weasyprint: {n} pieces (letter page only, one HTML page per piece) in {dt:.1f} s: {n / dt:,.1f} pieces/s, "
-          f"{size / n:,.0f} bytes/piece")
+    print(
+        f"weasyprint: {n} pieces (letter page only, one HTML page per piece) in {dt:.1f} s: "
+        f"{n / dt:,.1f} pieces/s, "
+        f"{size / n:,.0f} bytes/piece"
+    )
 
 
 def main() -> None:
@@ -103,7 +119,9 @@ def main() -> None:
     args = parser.parse_args()
     t = time.perf_counter()
     kit = load_kit("qiaojiaren")
-    print(f"kit load + preflight + font parsing: {time.perf_counter() - t:.2f} s; peak RSS {peak_mib():.0f} MiB")
+    print(
+        f"kit load + preflight + font parsing: {time.perf_counter() - t:.2f} s; peak RSS {peak_mib():.0f} MiB"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         run(kit, args.small, args.small, out, "single file")

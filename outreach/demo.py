@@ -90,24 +90,50 @@ def _setup_campaign(session: Session) -> Campaign:
     """The audience, rate card, campaign, budget and approval; reused when they exist already."""
     audiences.save(session=session, name=AUDIENCE, expression=EXPRESSION)
     if session.scalar(select(RateCard.id).where(RateCard.code == RATE_CARD)) is None:
-        ledger.set_rate_card(session=session, code=RATE_CARD, effective_from=date(2026, 1, 1), letter_fen=100,
-                             sms_part_fen=5, fees=FEES, refund_undeliverable=True,
-                             note="俏佳人商函：每件1元（含邮资、印制），名址与折叠封装、设计费减免")
+        ledger.set_rate_card(
+            session=session,
+            code=RATE_CARD,
+            effective_from=date(2026, 1, 1),
+            letter_fen=100,
+            sms_part_fen=5,
+            fees=FEES,
+            refund_undeliverable=True,
+            note="俏佳人商函：每件1元（含邮资、印制），名址与折叠封装、设计费减免",
+        )
     try:
         campaign = campaigns.get_by_name(session=session, name=CAMPAIGN)
     except campaigns.NotFound:
-        campaign = campaigns.create(session=session, name=CAMPAIGN, audience=AUDIENCE, kit="qiaojiaren",
-                                    channel="letter", rate_card_code=RATE_CARD, schedule="quarterly",
-                                    print_shop=PRINT_SHOP)
-        ledger.set_budget(session=session, campaign_id=campaign.id, period=BUDGET_YEAR, amount_fen=BUDGET_FEN,
-                          reason="2027年度俏佳人女职工关爱活动预算")
+        campaign = campaigns.create(
+            session=session,
+            name=CAMPAIGN,
+            audience=AUDIENCE,
+            kit="qiaojiaren",
+            channel="letter",
+            rate_card_code=RATE_CARD,
+            schedule="quarterly",
+            print_shop=PRINT_SHOP,
+        )
+        ledger.set_budget(
+            session=session,
+            campaign_id=campaign.id,
+            period=BUDGET_YEAR,
+            amount_fen=BUDGET_FEN,
+            reason="2027年度俏佳人女职工关爱活动预算",
+        )
     if campaign.approved_period != PERIOD:
         campaigns.approve(session=session, campaign=campaign, period=PERIOD)
     return campaign
 
 
-def run_demo(*, out: Path, size: int = 12_000, seed: int = 2027, processes: int = 1,
-             step: Step | None = None, execute: Callable[[int], None] | None = None) -> DemoResult:
+def run_demo(
+    *,
+    out: Path,
+    size: int = 12_000,
+    seed: int = 2027,
+    processes: int = 1,
+    step: Step | None = None,
+    execute: Callable[[int], None] | None = None,
+) -> DemoResult:
     """Runs the whole job; `execute(run_id)` does the rendering (in-process by default)."""
     say = step or (lambda _msg: None)
     out.mkdir(parents=True, exist_ok=True)
@@ -132,14 +158,21 @@ def run_demo(*, out: Path, size: int = 12_000, seed: int = 2027, processes: int 
     storage = get_storage()
     with db.session_scope(engine) as session:
         st = runs.status(session=session, run_id=run_id)
-        result = DemoResult(run=run_id, pieces=st.rendered, failed=st.failed, registry=registry,
-                            imported=summary)
+        result = DemoResult(
+            run=run_id, pieces=st.rendered, failed=st.failed, registry=registry, imported=summary
+        )
         for batch in runs.batches(session=session, run_id=run_id):
-            result.batches.append({
-                role: storage.locate(str(batch.files[name]["key"]))
-                for role, name in (("envelopes", "envelopes.pdf"), ("letters", "letters.pdf"),
-                                   ("manifest", "manifest.csv"), ("ticket", "ticket.json"))
-            })
+            result.batches.append(
+                {
+                    role: storage.locate(str(batch.files[name]["key"]))
+                    for role, name in (
+                        ("envelopes", "envelopes.pdf"),
+                        ("letters", "letters.pdf"),
+                        ("manifest", "manifest.csv"),
+                        ("ticket", "ticket.json"),
+                    )
+                }
+            )
         statement = ledger.statement(session=session, campaign_id=campaign_id, period=PERIOD)
     result.statement = statement
     result.statement_csv = out / "statement-2027-Q1.csv"

@@ -1,16 +1,16 @@
 """The exceptions Outreach raises, and when to catch each.
 
-    OutreachError                 anything Outreach refuses; the CLI prints it and exits 1
-    ├── InputError                bad input from a person: it says where (file/line/column, query offset, template line)
-    │   ├── ImportFileError       a registry file that cannot be read at all (encoding, format, headers)
-    │   ├── QueryError            an audience expression that does not parse or type-check
-    │   ├── KitError              a campaign kit that fails to load, a template that breaks, a preflight failure
-    │   └── GlyphError            text a piece needs that no configured font can draw
-    ├── NotFound                  a named thing does not exist (HTTP 404)
-    ├── Conflict                  the request clashes with stored state (HTTP 409)
-    │   ├── BudgetExceeded        a reservation would overspend a budget
-    │   └── StateError            an action not allowed in the current state (approve a cancelled campaign)
-    └── SchemaMissing             the database has no (or an old) schema: run `outreach db upgrade`
+OutreachError                 anything Outreach refuses; the CLI prints it and exits 1
+├── InputError                bad input from a person: it says where (file/line/column, query offset, template line)
+│   ├── ImportFileError       a registry file that cannot be read at all (encoding, format, headers)
+│   ├── QueryError            an audience expression that does not parse or type-check
+│   ├── KitError              a campaign kit that fails to load, a template that breaks, a preflight failure
+│   └── GlyphError            text a piece needs that no configured font can draw
+├── NotFound                  a named thing does not exist (HTTP 404)
+├── Conflict                  the request clashes with stored state (HTTP 409)
+│   ├── BudgetExceeded        a reservation would overspend a budget
+│   └── StateError            an action not allowed in the current state (approve a cancelled campaign)
+└── SchemaMissing             the database has no (or an old) schema: run `outreach db upgrade`
 """
 
 from __future__ import annotations

@@ -33,7 +33,8 @@ class Settings(BaseSettings):
         default=None, description="s3://bucket/prefix for batch files instead of batch_dir."
     )
     fonts: list[Path] = Field(
-        default_factory=list, description="TrueType/OpenType fonts tried first, in order, before system fonts."
+        default_factory=list,
+        description="TrueType/OpenType fonts tried first, in order, before system fonts.",
     )
     visibility_timeout: int = Field(
         default=60,

@@ -11,7 +11,6 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from outreach import db
 from outreach.db import session_scope
-from outreach.runs import assembly
 from outreach.runs import service as runs
 from outreach.settings import get_settings
 from outreach.storage import get_storage
@@ -20,7 +19,7 @@ Progress = Callable[[int, int], None]
 
 
 def _render(run_id: int, batch_seq: int) -> int:
-    # The render task's body without its "assemble when last" step: here the caller assembles once at the end.
+    # The render task's body without its "finish when last" step: here the caller finishes once at the end.
     with session_scope() as session:
         outcome = runs.render_batch(
             session=session, run_id=run_id, batch_seq=batch_seq, storage=get_storage()
@@ -35,7 +34,7 @@ def _fresh_process() -> None:
 
 
 def run_locally(run_id: int, *, processes: int = 1, progress: Progress | None = None) -> None:
-    """Renders every pending batch of the run, then assembles it; `progress(done, total)` after each batch."""
+    """Renders every pending batch of the run, then finishes it; `progress(done, total)` after each batch."""
 
     with session_scope() as session:
         run = runs.get(session=session, run_id=run_id)
@@ -63,6 +62,4 @@ def run_locally(run_id: int, *, processes: int = 1, progress: Progress | None = 
         state = runs.get(session=session, run_id=run_id).state
     if state in ("rendering", "assembling"):
         with session_scope() as session:
-            assembly.assemble(
-                session=session, run_id=run_id, storage=get_storage(), make_zip=get_settings().zip_batches
-            )
+            runs.finish(session=session, run_id=run_id, storage=get_storage())

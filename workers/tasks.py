@@ -8,9 +8,8 @@ from sqlalchemy.exc import OperationalError
 
 from outreach.campaigns import schedule
 from outreach.db import session_scope, utcnow
-from outreach.runs import assembly, retention
+from outreach.runs import retention
 from outreach.runs import service as runs
-from outreach.settings import get_settings
 from outreach.storage import get_storage
 from workers.celery_app import app
 
@@ -24,7 +23,7 @@ log = logging.getLogger(__name__)
     max_retries=5,
 )
 def render_batch(run_id: int, batch_seq: int) -> dict[str, object]:
-    """Renders one batch of a run; when it was the last one, queues the assembly."""
+    """Renders one batch of a run and writes its files; when it was the last one, queues the finish."""
     with session_scope() as session:
         outcome = runs.render_batch(
             session=session, run_id=run_id, batch_seq=batch_seq, storage=get_storage()
@@ -38,32 +37,29 @@ def render_batch(run_id: int, batch_seq: int) -> dict[str, object]:
             outcome.errors[0],
         )
     if not outcome.skipped:
-        maybe_assemble(run_id)
+        maybe_finish(run_id)
     return {"rendered": outcome.rendered, "failed": outcome.failed, "skipped": outcome.skipped}
 
 
-def maybe_assemble(run_id: int) -> bool:
-    """Queues the assembly if no piece of the run is pending; True if queued."""
+def maybe_finish(run_id: int) -> bool:
+    """Queues the finish if no piece of the run is pending; True if queued."""
     with session_scope() as session:
         run = runs.get(session=session, run_id=run_id)
         ready = run.state == "rendering" and runs.pending_count(session=session, run_id=run_id) == 0
     if ready:
-        assemble_run.delay(run_id)
+        finish_run.delay(run_id)
     return ready
 
 
-@app.task(name="outreach.assemble_run", autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
-def assemble_run(run_id: int) -> int:
-    """Writes the run's manifests, tickets and checksums and finishes it; returns the batch count."""
+@app.task(name="outreach.finish_run", autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def finish_run(run_id: int) -> str:
+    """Finishes a fully rendered run (releases unused budget, marks it done)."""
     with session_scope() as session:
-        done = assembly.assemble(
-            session=session, run_id=run_id, storage=get_storage(), make_zip=get_settings().zip_batches
-        )
-        return len(done)
+        return runs.finish(session=session, run_id=run_id, storage=get_storage()).state
 
 
 def dispatch(run_id: int) -> int:
-    """Queues every batch of the run that still has pending pieces (or the assembly); returns how many."""
+    """Queues every batch of the run that still has pending pieces (or the finish); returns how many."""
     with session_scope() as session:
         run = runs.get(session=session, run_id=run_id)
         state = run.state
@@ -71,7 +67,7 @@ def dispatch(run_id: int) -> int:
     for seq in todo:
         render_batch.delay(run_id, seq)
     if state in ("rendering", "assembling") and not todo:
-        assemble_run.delay(run_id)
+        finish_run.delay(run_id)
     return len(todo)
 
 

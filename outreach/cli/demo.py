@@ -43,7 +43,9 @@ def demo(
         db.dispose_engines()
     quiet = as_json
     result = run_demo(
-        out=out, size=size, processes=workers,
+        out=out,
+        size=size,
+        processes=workers,
         step=None if quiet else (lambda msg: console.print(f"[cyan]•[/] {msg}")),
         execute=lambda run_id: execute(run_id, processes=workers, quiet=quiet),
     )
@@ -51,10 +53,14 @@ def demo(
         print(json.dumps(result.as_json(), ensure_ascii=False, indent=2))
         return
     imp = result.imported
-    console.print(f"registry: {imp.inserted:,} inserted, {imp.updated:,} updated, {imp.unchanged:,} unchanged, "
-                  f"{imp.rejected:,} rejected (see {out / 'rejects.csv'})")
-    console.print(f"run {result.run}: {result.pieces:,} pieces in {len(result.batches)} batches"
-                  + (f", {result.failed} failed" if result.failed else ""))
+    console.print(
+        f"registry: {imp.inserted:,} inserted, {imp.updated:,} updated, {imp.unchanged:,} unchanged, "
+        f"{imp.rejected:,} rejected (see {out / 'rejects.csv'})"
+    )
+    console.print(
+        f"run {result.run}: {result.pieces:,} pieces in {len(result.batches)} batches"
+        + (f", {result.failed} failed" if result.failed else "")
+    )
     for b in result.batches[:3]:
         console.print(f"  {b['envelopes']}\n  {b['letters']}")
     if len(result.batches) > 3:

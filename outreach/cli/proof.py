@@ -50,7 +50,10 @@ def read_registry(path: Path) -> list[Recipient]:
 def proof_selection(recipients: list[Recipient], n: int = PROOF_PIECES) -> list[Recipient]:
     """The first few recipients plus the longest name and the longest address in the data."""
     chosen = recipients[: max(1, n - 2)]
-    longest = [max(recipients, key=lambda r: len(r.name)), max(recipients, key=lambda r: len(r.address or ""))]
+    longest = [
+        max(recipients, key=lambda r: len(r.name)),
+        max(recipients, key=lambda r: len(r.address or "")),
+    ]
     for r in longest:
         if r not in chosen:
             chosen.append(r)
@@ -61,8 +64,20 @@ def previews(pdf: Path, out: Path, prefix: str, pages: int) -> list[Path]:
     """PNG previews of the first pages (poppler's pdftoppm)."""
     if shutil.which("pdftoppm") is None:
         raise InputError("pdftoppm not found: install poppler-utils for PNG previews")
-    subprocess.run(  # noqa: S603 - fixed program, our own file names
-        ["pdftoppm", "-png", "-r", str(PREVIEW_DPI), "-f", "1", "-l", str(pages), str(pdf), str(out / prefix)],
+    # A fixed program found on PATH, given our own file names.
+    subprocess.run(  # noqa: S603
+        [  # noqa: S607
+            "pdftoppm",
+            "-png",
+            "-r",
+            str(PREVIEW_DPI),
+            "-f",
+            "1",
+            "-l",
+            str(pages),
+            str(pdf),
+            str(out / prefix),
+        ],
         check=True,
     )
     return sorted(out.glob(f"{prefix}*.png"))
@@ -71,14 +86,18 @@ def previews(pdf: Path, out: Path, prefix: str, pages: int) -> list[Path]:
 def proof(
     kit: str = typer.Argument(..., help="Kit name in templates/ or a kit folder."),
     out: Path = typer.Option(..., "--out", help="Folder for the proof PDFs and PNG previews."),
-    registry: Path | None = typer.Option(None, "--registry", help="CSV with 姓名,单位名称,单位地址,单位邮编."),
+    registry: Path | None = typer.Option(
+        None, "--registry", help="CSV with 姓名,单位名称,单位地址,单位邮编."
+    ),
     sample: int | None = typer.Option(None, "--sample", min=1, max=1000, help="Synthesise N recipients."),
 ) -> None:
     """Renders a proof of a kit: a few pieces (longest name and address included) and PNG previews."""
     if registry is not None and sample is not None:
         raise InputError("give --registry FILE or --sample N, not both")
     loaded = load_kit(kit)
-    recipients = proof_selection(read_registry(registry)) if registry else sample_recipients(sample or PROOF_PIECES)
+    recipients = (
+        proof_selection(read_registry(registry)) if registry else sample_recipients(sample or PROOF_PIECES)
+    )
     out.mkdir(parents=True, exist_ok=True)
     if loaded.channel == "sms":
         lines = []
@@ -93,7 +112,9 @@ def proof(
     for failed in result.failed:
         typer.echo(f"skipped {failed.number}: {failed.error}", err=True)
     pngs = previews(envelopes, out, "envelope", 2) + previews(letters, out, "letter", loaded.letter_pages)
-    typer.echo(f"kit {loaded.name} ({loaded.digest[:12]}): {len(result.rendered)} pieces -> {envelopes}, {letters}")
+    typer.echo(
+        f"kit {loaded.name} ({loaded.digest[:12]}): {len(result.rendered)} pieces -> {envelopes}, {letters}"
+    )
     for png in pngs:
         typer.echo(f"preview {png}")
 

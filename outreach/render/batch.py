@@ -13,7 +13,14 @@ from reportlab.pdfgen.canvas import Canvas
 
 from outreach.errors import KitError
 from outreach.render.draw import BLEED_MM, Page, mm
-from outreach.render.elements import GlyphProblem, Overflow, draw_static, missing_glyphs, render_text, variable_ops
+from outreach.render.elements import (
+    GlyphProblem,
+    Overflow,
+    draw_static,
+    missing_glyphs,
+    render_text,
+    variable_ops,
+)
 from outreach.render.envelope import draw_front_standard, postcode_ops
 from outreach.render.kit import Element, Kit
 from outreach.render.marks import crop_marks, fold_marks
@@ -66,7 +73,7 @@ def _canvas(path: Path, page: Page, kit: Kit, what: str) -> Canvas:
     return c
 
 
-class _Raw(PDFObject):
+class _Raw(PDFObject):  # type: ignore[misc]
     """A pre-formatted PDF value shared by every page (boxes), formatted once instead of per page."""
 
     def __init__(self, data: bytes) -> None:
@@ -105,7 +112,13 @@ class _SharedPages:
 
 
 def _static_form(
-    canvas: Canvas, name: str, page: Page, kit: Kit, elements: Sequence[Element], base: Mapping[str, Any], extra: str
+    canvas: Canvas,
+    name: str,
+    page: Page,
+    kit: Kit,
+    elements: Sequence[Element],
+    base: Mapping[str, Any],
+    extra: str,
 ) -> None:
     canvas.beginForm(name)
     for el in elements:
@@ -119,7 +132,9 @@ def _static_form(
     canvas.endForm()
 
 
-def _piece_ops(canvas: Canvas, page: Page, kit: Kit, elements: Sequence[Element], variables: Mapping[str, Any]) -> str:
+def _piece_ops(
+    canvas: Canvas, page: Page, kit: Kit, elements: Sequence[Element], variables: Mapping[str, Any]
+) -> str:
     return "\n".join(variable_ops(canvas, page, kit, el, variables) for el in elements if el.variable)
 
 
@@ -155,7 +170,11 @@ def render_letters(
             if not r.address or not r.postcode:
                 raise KitError("no address or postcode to print")
             variables = piece_variables(base, r)
-            front = postcode_ops(ce, env_page, kit, r.postcode) + "\n" + _piece_ops(ce, env_page, kit, kit.front, variables)
+            front = (
+                postcode_ops(ce, env_page, kit, r.postcode)
+                + "\n"
+                + _piece_ops(ce, env_page, kit, kit.front, variables)
+            )
             back_ops = _piece_ops(ce, env_page, kit, back, variables)
             pages = [_piece_ops(cl, let_page, kit, els, variables) for els in kit.pages]
         except (KitError, Overflow, GlyphProblem) as exc:
@@ -181,8 +200,11 @@ def check_glyphs(kit: Kit, recipients: Iterable[Recipient]) -> dict[str, str]:
     base = base_variables(kit.title, kit.sender, kit.variables, None)
     if kit.channel == "sms":
         return {}
-    elements = [el for el in (*kit.front, *kit.back, *kit.flap, *(e for p in kit.pages for e in p))
-                if el.variable and el.kind == "text"]
+    elements = [
+        el
+        for el in (*kit.front, *kit.back, *kit.flap, *(e for p in kit.pages for e in p))
+        if el.variable and el.kind == "text"
+    ]
     sans = kit.fonts["sans"]
     out: dict[str, str] = {}
     for r in recipients:

@@ -37,7 +37,7 @@ def _num(v: float) -> str:
 
 
 class Page:
-    """Maps the kit's coordinates (mm from the trim's top-left corner) onto the media box (pt, bottom-left)."""
+    """Maps kit coordinates (mm from the trim's top-left corner) onto the media box (pt, bottom-left)."""
 
     __slots__ = ("height_mm", "width_mm")
 
@@ -99,7 +99,9 @@ def _show(doc: object, ln: Line) -> str:
     return "\n".join(parts)
 
 
-def rect_ops(x: float, y: float, w: float, h: float, *, fill: str | None, stroke: str | None, width: float) -> str:
+def rect_ops(
+    x: float, y: float, w: float, h: float, *, fill: str | None, stroke: str | None, width: float
+) -> str:
     """A rectangle (pt, bottom-left origin) filled and/or stroked."""
     parts = []
     if fill:

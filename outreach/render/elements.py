@@ -1,4 +1,4 @@
-"""Page elements: static ones drawn once into a form XObject, variable ones turned into operators per piece."""
+"""Page elements: static ones drawn once into a form XObject, variable ones as operators per piece."""
 
 from __future__ import annotations
 
@@ -125,7 +125,8 @@ def variable_ops(canvas: Canvas, page: Page, kit: Kit, el: Element, variables: M
     """Operators for one per-piece element; raises KitError/Overflow/GlyphProblem for a bad piece."""
     x, top = page.x(el.x), page.y(el.y)
     if el.kind == "number":
-        return f"q 1 0 0 1 {x:.2f} {top - mm(el.h):.2f} cm\n{_number_ops(canvas, kit, el, str(variables['number']))}\nQ"
+        ops = _number_ops(canvas, kit, el, str(variables["number"]))
+        return f"q 1 0 0 1 {x:.2f} {top - mm(el.h):.2f} cm\n{ops}\nQ"
     text = render_text(kit, el, variables)
     missing = missing_glyphs(kit, el, text)
     if missing:
@@ -151,8 +152,10 @@ def _number_ops(canvas: Canvas, kit: Kit, el: Element, number: str) -> str:
     bars_h = mm(el.h - NUMBER_TEXT_MM)
     style = TextStyle(kit.fonts["sans"], 6.5, 1.0, "0 0 0 1 k", align="center")
     lines, _ = set_text(number, style, mm(el.w))
-    ops = barcode_ops(number, 0, mm(el.h) - bars_h, mm(el.w), bars_h) + "\n" + text_ops(
-        canvas, [_shift(ln, bars_h + 0.5) for ln in lines], 0, mm(el.h)
+    ops = (
+        barcode_ops(number, 0, mm(el.h) - bars_h, mm(el.w), bars_h)
+        + "\n"
+        + text_ops(canvas, [_shift(ln, bars_h + 0.5) for ln in lines], 0, mm(el.h))
     )
     canvas._outreach_number = (key, ops)
     return ops
@@ -184,4 +187,3 @@ def _image(el: Element) -> ImageReader | str:
                 im2 = im.convert("RGB")
             _IMAGES[key] = ImageReader(im2.convert("CMYK"))
     return _IMAGES[key]
-

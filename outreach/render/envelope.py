@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from reportlab.pdfgen.canvas import Canvas
 
-from outreach.render.draw import Page, cmyk_fill, cmyk_stroke, mm, text_ops
+from outreach.render.draw import Page, cmyk_fill, mm, text_ops
 from outreach.render.kit import Kit
 from outreach.render.layout import TextStyle, set_text
 
@@ -78,11 +78,11 @@ def draw_front_standard(canvas: Canvas, page: Page, kit: Kit) -> None:
     top = page.y(py) - (mm(ph) - block_h) / 2
     for line, size in zip(kit.postage, sizes, strict=False):
         style = TextStyle(chain, size, 1.3, cmyk_fill(red), align="center")
-        lines, used = set_text(line, style, mm(pw))
+        lines, _ = set_text(line, style, mm(pw))
         canvas._code.append(text_ops(canvas, lines, page.x(px), top))
         top -= size * 1.3
     # Sender: name and address above the post's barcode strip, postcode in the bottom-right corner.
-    (sx, sy, sw, sh), (cx, cy, cw, ch) = sender_boxes(kit)
+    (sx, sy, sw, _), (cx, cy, cw, _) = sender_boxes(kit)
     ink = cmyk_fill(kit.colours.get("sender", kit.colours["black"]))
     style = TextStyle(kit.fonts["sans"], 7.5, 1.35, ink, align="right")
     lines, _ = set_text(f"{kit.sender['address']}\n{kit.sender['name']}", style, mm(sw))
@@ -90,7 +90,6 @@ def draw_front_standard(canvas: Canvas, page: Page, kit: Kit) -> None:
     style = TextStyle(kit.fonts["sans"], 8.0, 1.2, ink, align="right")
     lines, _ = set_text(f"邮政编码：{kit.sender['postcode']}", style, mm(cw))
     canvas._code.append(text_ops(canvas, lines, page.x(cx), page.y(cy)))
-    del ch
 
 
 def postcode_ops(canvas: Canvas, page: Page, kit: Kit, postcode: str) -> str:
@@ -106,8 +105,9 @@ def postcode_ops(canvas: Canvas, page: Page, kit: Kit, postcode: str) -> str:
         x = page.x(bx) + (mm(BOX_W) - dw) / 2
         y = page.y(BOX_TOP + BOX_H) + (mm(BOX_H) - size * 0.72) / 2
         for subset, data in font.ttf.splitString(digit, doc):
-            out.append(f"1 0 0 1 {x:.2f} {y:.2f} Tm {font.ttf.getSubsetInternalName(subset, doc)} {size:.1f} Tf")
+            out.append(
+                f"1 0 0 1 {x:.2f} {y:.2f} Tm {font.ttf.getSubsetInternalName(subset, doc)} {size:.1f} Tf"
+            )
             out.append(f"<{data.hex()}> Tj")
     out.append("ET")
     return "\n".join(out)
-

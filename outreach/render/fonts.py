@@ -191,7 +191,7 @@ class FontChain:
         return sum(map(self._widths.__getitem__, text)) * size / 1000.0
 
 
-def _font_spec(entry: str, *, kit_dir: Path | None) -> tuple[Path, int] | None | str:
+def _font_spec(entry: str, *, kit_dir: Path | None) -> tuple[Path, int] | str | None:
     """A kit or settings font entry -> (file, index); None if a known family is not installed; str = error."""
     looks_like_file = entry.lower().endswith((".ttf", ".ttc", ".otf")) or "/" in entry or "\\" in entry
     if looks_like_file:

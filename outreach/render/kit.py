@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateError, TemplateSyntaxError, meta
+from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateSyntaxError, meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from outreach.errors import KitError
@@ -30,7 +30,18 @@ ENVELOPES: dict[str, tuple[float, float]] = {
 PAPERS: dict[str, tuple[float, float]] = {"A4": (210.0, 297.0), "A5": (148.0, 210.0), "B5": (176.0, 250.0)}
 # Per-piece template variables; a block using none of them is static and drawn once per file.
 PIECE_VARS = frozenset(
-    {"name", "honorific", "unit_name", "address", "postcode", "township", "number", "seq", "mobile", "recipient"}
+    {
+        "name",
+        "honorific",
+        "unit_name",
+        "address",
+        "postcode",
+        "township",
+        "number",
+        "seq",
+        "mobile",
+        "recipient",
+    }
 )
 ELEMENT_KINDS = ("image", "text", "rect", "ellipse", "line", "number")
 IGNORED_FILES = ("__pycache__", ".pyc", ".DS_Store")
@@ -259,7 +270,10 @@ class _Loader:
         channel = data.get("channel", "letter")
         if channel not in ("letter", "sms"):
             raise self.fail(MANIFEST, f"channel must be 'letter' or 'sms', not {channel!r}")
-        colours: dict[str, tuple[float, float, float, float]] = {"black": (0, 0, 0, 100), "white": (0, 0, 0, 0)}
+        colours: dict[str, tuple[float, float, float, float]] = {
+            "black": (0, 0, 0, 100),
+            "white": (0, 0, 0, 0),
+        }
         for key, value in dict(data.get("colours", {})).items():
             if not (isinstance(value, list) and len(value) == 4 and all(0 <= float(v) <= 100 for v in value)):
                 raise self.fail(f"{MANIFEST} [colours]", f"{key} must be CMYK percentages [c, m, y, k]")
@@ -272,8 +286,10 @@ class _Loader:
         font_names.setdefault("sans", ["wqy-microhei"])
         self.fonts = {
             role: resolve_chain(
-                role, [names] if isinstance(names, str) else list(names),
-                settings_fonts=settings.fonts, kit_dir=self.path,
+                role,
+                [names] if isinstance(names, str) else list(names),
+                settings_fonts=settings.fonts,
+                kit_dir=self.path,
             )
             for role, names in font_names.items()
         }
@@ -365,7 +381,7 @@ def resolve_kit_path(kit: str | Path) -> Path:
 
 
 def load_kit(kit: str | Path) -> Kit:
-    """Loads a kit by name or folder and checks everything now: manifest, fonts, artwork, templates, layout."""
+    """Loads a kit by name or folder and checks it all now: manifest, fonts, artwork, templates, layout."""
     path = resolve_kit_path(kit)
     manifest = path / MANIFEST
     if not manifest.is_file():

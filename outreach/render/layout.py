@@ -28,7 +28,9 @@ class Line:
     spacing: float = 0.0  # extra character spacing (Tc) for justified lines
 
 
-def wrap(text: str, chain: FontChain, size: float, width: float, first_width: float | None = None) -> list[str]:
+def wrap(
+    text: str, chain: FontChain, size: float, width: float, first_width: float | None = None
+) -> list[str]:
     """Breaks one paragraph into lines no wider than width (the first line may have its own width)."""
     if chain.width(text, size) <= (first_width if first_width is not None else width) + 0.01:
         return [text]  # the common case for names, units and addresses: it fits on one line

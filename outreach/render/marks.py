@@ -60,7 +60,9 @@ def fold_marks(page: Page, envelope: str) -> str:
     for x in down:
         xx = page.x(x)
         ops.append(f"{xx:.2f} {page.y(0):.2f} m {xx:.2f} {page.y(tick):.2f} l S")
-        ops.append(f"{xx:.2f} {page.y(page.height_mm - tick):.2f} m {xx:.2f} {page.y(page.height_mm):.2f} l S")
+        ops.append(
+            f"{xx:.2f} {page.y(page.height_mm - tick):.2f} m {xx:.2f} {page.y(page.height_mm):.2f} l S"
+        )
     ops.append("Q")
     return "\n".join(ops)
 

@@ -33,15 +33,24 @@ def _page_problems(kit: Kit, label: str, elements: Sequence[Element], size: tupl
     width, height = size
     numbers = [el for el in elements if el.kind == "number"]
     if label != "envelope.flap" and len(numbers) != 1:
-        problems.append(f"{label}: needs exactly one `number` element (piece number and barcode), has {len(numbers)}")
+        problems.append(
+            f"{label}: needs exactly one `number` element (piece number and barcode), has {len(numbers)}"
+        )
     for el in elements:
         b = BLEED_MM
-        if el.x < -b - 0.01 or el.y < -b - 0.01 or el.x + el.w > width + b + 0.01 or el.y + el.h > height + b + 0.01:
+        if (
+            el.x < -b - 0.01
+            or el.y < -b - 0.01
+            or el.x + el.w > width + b + 0.01
+            or el.y + el.h > height + b + 0.01
+        ):
             problems.append(f"{el.where}: lies outside the page and its {b:g} mm bleed")
         if el.kind == "image":
             dpi, mode = image_dpi(el)
             if dpi < MIN_DPI - 0.5:
-                problems.append(f"{el.where}: artwork is {dpi:.0f} dpi at its placed size; at least 300 needed")
+                problems.append(
+                    f"{el.where}: artwork is {dpi:.0f} dpi at its placed size; at least 300 needed"
+                )
             if el.file is not None and el.file.suffix.lower() in (".jpg", ".jpeg") and mode != "CMYK":
                 problems.append(f"{el.where}: JPEG artwork must be CMYK for press, not {mode}")
         if el.kind == "number":
@@ -67,7 +76,9 @@ def _zone_problems(kit: Kit) -> list[str]:
                 problems.append(f"{where}: enters the {zone.name}")
     for el in kit.flap:
         if el.y + el.h > kit.flap_depth + 0.01:
-            problems.append(f"{el.where}: flap artwork must lie within the flap ({kit.flap_depth:g} mm from the top)")
+            problems.append(
+                f"{el.where}: flap artwork must lie within the flap ({kit.flap_depth:g} mm from the top)"
+            )
     return problems
 
 

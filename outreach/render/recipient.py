@@ -25,7 +25,10 @@ class Recipient:
 
 
 def base_variables(
-    kit_title: str, sender: Mapping[str, str], defaults: Mapping[str, object], context: Mapping[str, object] | None
+    kit_title: str,
+    sender: Mapping[str, str],
+    defaults: Mapping[str, object],
+    context: Mapping[str, object] | None,
 ) -> dict[str, Any]:
     """Campaign-level template variables: the kit's defaults overridden by the run's context."""
     out: dict[str, Any] = {"kit_title": kit_title, "sender": dict(sender)}
@@ -51,7 +54,18 @@ def piece_variables(base: Mapping[str, Any], r: Recipient) -> dict[str, Any]:
     return out
 
 
-SAMPLE_NAMES = ("王秀英", "李桂兰", "张丽娟", "刘芳", "陈美玲", "杨淑珍", "赵红梅", "黄晓燕", "周玉兰", "吴静")
+SAMPLE_NAMES = (
+    "王秀英",
+    "李桂兰",
+    "张丽娟",
+    "刘芳",
+    "陈美玲",
+    "杨淑珍",
+    "赵红梅",
+    "黄晓燕",
+    "周玉兰",
+    "吴静",
+)
 SAMPLE_UNITS = (
     ("城关镇", "县第一人民医院", "城关镇人民路128号"),
     ("桃源镇", "桃源纺织服装有限公司", "桃源镇工业园区纬二路6号"),

@@ -46,7 +46,9 @@ def compose(signature: str, body: str, opt_out: str) -> str:
     return f"【{signature}】{body}{opt_out}"
 
 
-def render_sms(kit: Kit, recipients: Sequence[Recipient], *, context: Mapping[str, object] | None = None) -> list[SmsMessage]:
+def render_sms(
+    kit: Kit, recipients: Sequence[Recipient], *, context: Mapping[str, object] | None = None
+) -> list[SmsMessage]:
     """One message per recipient; over-long text or a failing template is reported on the message."""
     if kit.channel != "sms" or kit.sms_template is None:
         raise KitError(f"kit {kit.name}: is a {kit.channel} kit, not an SMS kit")

@@ -27,6 +27,7 @@ from outreach.errors import InputError, NotFound, StateError
 from outreach.ledger import service as ledger
 from outreach.periods import parse_quarter
 from outreach.render import Kit, Recipient, load_kit, render_letters, render_sms, sms_parts
+from outreach.runs.batchfiles import batch_key, batch_range, write_batch_files
 from outreach.runs.models import Batch, Piece, Run, piece_number
 from outreach.settings import get_settings
 from outreach.storage import Storage
@@ -140,19 +141,6 @@ def freeze(*, session: Session, run: Run, campaign: Campaign, today: date | None
     return session.scalar(select(func.count()).select_from(Piece).where(Piece.run_id == run.id)) or 0
 
 
-def batch_range(run: Run, batch_seq: int) -> tuple[int, int]:
-    """The first and last piece sequence numbers of a batch (1-based)."""
-    if not 1 <= batch_seq <= run.batch_count:
-        raise NotFound(f"run {run.id} has batches 1..{run.batch_count}, not {batch_seq}")
-    first = (batch_seq - 1) * run.batch_size + 1
-    return first, min(batch_seq * run.batch_size, run.piece_count)
-
-
-def batch_key(run: Run, batch_seq: int, name: str) -> str:
-    """The storage key of one of a batch's files."""
-    return f"run-{run.id:06d}/batch-{batch_seq:04d}/{name}"
-
-
 def batch_pieces(*, session: Session, run: Run, batch_seq: int) -> Sequence[Piece]:
     """The pieces of one batch in sequence order."""
     first, last = batch_range(run, batch_seq)
@@ -249,6 +237,17 @@ def render_batch(*, session: Session, run_id: int, batch_seq: int, storage: Stor
     outcome.rendered = len(charges)
     outcome.failed = len(states) - len(charges)
     outcome.errors = [f"{piece_number(run.id, p.seq)}: {states[p.id][1]}" for p in pieces if states[p.id][1]]
+    # The batch's manifest, ticket and checksums are written here, in parallel across workers, not at the end.
+    session.flush()
+    write_batch_files(
+        session=session,
+        run=run,
+        campaign=campaign,
+        kit=kit,
+        batch_seq=batch_seq,
+        storage=storage,
+        make_zip=get_settings().zip_batches,
+    )
     return outcome
 
 
@@ -279,6 +278,34 @@ def pending_count(*, session: Session, run_id: int) -> int:
         )
         or 0
     )
+
+
+def finish(*, session: Session, run_id: int, storage: Storage) -> Run:
+    """Finishes a fully rendered run: every batch recorded, unused budget released, state done. Idempotent."""
+    run = get(session=session, run_id=run_id)
+    if run.state == "done":
+        return run
+    if not begin_assembly(session=session, run_id=run_id):
+        raise StateError(f"run {run.id} is {run.state}; it can be finished once every piece is rendered")
+    campaign = session.get(Campaign, run.campaign_id)
+    assert campaign is not None
+    recorded = set(session.scalars(select(Batch.seq).where(Batch.run_id == run.id)))
+    for seq in range(1, run.batch_count + 1):
+        if seq not in recorded:  # only after a crash between a batch's prints and its files
+            write_batch_files(
+                session=session,
+                run=run,
+                campaign=campaign,
+                kit=kit_for(campaign.kit),
+                batch_seq=seq,
+                storage=storage,
+                make_zip=get_settings().zip_batches,
+            )
+    ledger.release(session=session, run_id=run.id)
+    run.state = "done"
+    run.finished_at = utcnow()
+    session.flush()
+    return run
 
 
 def begin_assembly(*, session: Session, run_id: int) -> bool:

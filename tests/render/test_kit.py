@@ -1,4 +1,4 @@
-"""Kit loading: manifest checks, preflight zones, template errors naming kit/file/line, the sandbox, glyphs."""
+"""Kit loading: manifest checks, preflight zones, template errors naming kit/file/line, sandbox, glyphs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from outreach.errors import KitError
-from outreach.render import Kit, Recipient, check_glyphs, kits_dir, load_kit, render_letters, sample_recipients
+from outreach.render import (
+    Kit,
+    Recipient,
+    check_glyphs,
+    kits_dir,
+    load_kit,
+    render_letters,
+    sample_recipients,
+)
 from outreach.render.fonts import resolve_chain
 
 
@@ -38,8 +46,8 @@ def test_digest_is_stable_and_changes_with_content(tmp_path: Path) -> None:
 
 
 # The manifest's own front elements start at line 39 or so; appended blocks are named by their line.
-MRZ_RECT = "\n[[envelope.front]]\nkind = \"rect\"\nfill = \"red\"\nx = 60\ny = 5\nw = 40\nh = 10\n"
-STRIP_RECT = "\n[[envelope.front]]\nkind = \"rect\"\nfill = \"red\"\nx = 100\ny = 95\nw = 20\nh = 10\n"
+MRZ_RECT = '\n[[envelope.front]]\nkind = "rect"\nfill = "red"\nx = 60\ny = 5\nw = 40\nh = 10\n'
+STRIP_RECT = '\n[[envelope.front]]\nkind = "rect"\nfill = "red"\nx = 100\ny = 95\nw = 20\nh = 10\n'
 
 
 def test_preflight_refuses_the_machine_reading_zone(tmp_path: Path) -> None:
@@ -70,7 +78,10 @@ def test_preflight_refuses_low_resolution_artwork(tmp_path: Path) -> None:
     kit = _copy(tmp_path, "qiaojiaren")
     text = (kit / "kit.toml").read_text(encoding="utf-8")
     # The same 52x16 mm artwork blown up to 104x32 mm is 150 dpi.
-    text = text.replace('file = "artwork/ad_front.jpg"\nx = 4\ny = 90\nw = 52\nh = 16', 'file = "artwork/ad_front.jpg"\nx = 4\ny = 90\nw = 104\nh = 32')
+    text = text.replace(
+        'file = "artwork/ad_front.jpg"\nx = 4\ny = 90\nw = 52\nh = 16',
+        'file = "artwork/ad_front.jpg"\nx = 4\ny = 90\nw = 104\nh = 32',
+    )
     (kit / "kit.toml").write_text(text, encoding="utf-8")
     with pytest.raises(KitError, match=r"150 dpi"):
         load_kit(kit)
@@ -79,10 +90,14 @@ def test_preflight_refuses_low_resolution_artwork(tmp_path: Path) -> None:
 def test_missing_artwork_and_unknown_font(tmp_path: Path) -> None:
     kit = _copy(tmp_path, "qiaojiaren")
     (kit / "artwork" / "ad_front.jpg").unlink()
-    with pytest.raises(KitError, match="artwork 'artwork/ad_front.jpg' not found"):
+    with pytest.raises(KitError, match=r"artwork 'artwork/ad_front\.jpg' not found"):
         load_kit(kit)
     kit2 = _copy(tmp_path / "b")
-    text = (kit2 / "kit.toml").read_text(encoding="utf-8").replace('serif = ["lxgw-wenkai"]', 'serif = ["Comic Sans CJK"]')
+    text = (
+        (kit2 / "kit.toml")
+        .read_text(encoding="utf-8")
+        .replace('serif = ["lxgw-wenkai"]', 'serif = ["Comic Sans CJK"]')
+    )
     (kit2 / "kit.toml").write_text(text, encoding="utf-8")
     with pytest.raises(KitError, match="unknown font 'Comic Sans CJK'"):
         load_kit(kit2)
@@ -98,7 +113,9 @@ def test_text_overflow_is_refused_at_load(tmp_path: Path) -> None:
 
 def test_template_error_names_kit_file_and_line(tmp_path: Path) -> None:
     kit = _copy(tmp_path)
-    (kit / "address.j2").write_text("{{ address }}\n{{ unit_name }}\n{{ nosuch_variable }}\n", encoding="utf-8")
+    (kit / "address.j2").write_text(
+        "{{ address }}\n{{ unit_name }}\n{{ nosuch_variable }}\n", encoding="utf-8"
+    )
     with pytest.raises(KitError) as err:
         load_kit(kit)
     assert "kit notice" in str(err.value) and "address.j2, line 3" in str(err.value)
@@ -113,7 +130,12 @@ def test_template_syntax_error_names_the_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "trick", ["{{ ''.__class__ }}", "{{ ''.__class__.__mro__[1].__subclasses__() }}", "{{ recipient.__init__.__globals__ }}"]
+    "trick",
+    [
+        "{{ ''.__class__ }}",
+        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        "{{ recipient.__init__.__globals__ }}",
+    ],
 )
 def test_sandbox_refuses_attribute_tricks(tmp_path: Path, trick: str) -> None:
     kit = _copy(tmp_path)
@@ -124,10 +146,14 @@ def test_sandbox_refuses_attribute_tricks(tmp_path: Path, trick: str) -> None:
 
 def test_failing_template_skips_only_that_piece(tmp_path: Path) -> None:
     kit_dir = _copy(tmp_path)
-    (kit_dir / "address.j2").write_text("{{ address }}\n{{ township[0] }} {{ unit_name }}\n{{ name }} 收\n", encoding="utf-8")
+    (kit_dir / "address.j2").write_text(
+        "{{ address }}\n{{ township[0] }} {{ unit_name }}\n{{ name }} 收\n", encoding="utf-8"
+    )
     kit = load_kit(kit_dir)
     good = sample_recipients(1)[0]
-    bad = Recipient(number="B-1", seq=2, name="李四", gender="M", unit_name="某厂", address="某路1号", postcode="341000")
+    bad = Recipient(
+        number="B-1", seq=2, name="李四", gender="M", unit_name="某厂", address="某路1号", postcode="341000"
+    )
     result = render_letters(kit, [good, bad], envelopes=tmp_path / "e.pdf", letters=tmp_path / "l.pdf")
     assert [o.number for o in result.rendered] == [good.number]
     assert result.failed[0].number == "B-1"
@@ -146,9 +172,19 @@ def _absent_everywhere(kit: Kit) -> str:
 def test_glyph_check_names_the_pieces(qiaojiaren: Kit, tmp_path: Path) -> None:
     rare = _absent_everywhere(qiaojiaren)
     people = sample_recipients(3)
-    odd = Recipient(number="G-1", seq=4, name=f"王{rare}英", gender="F", unit_name="县医院", address="人民路1号", postcode="341000")
+    odd = Recipient(
+        number="G-1",
+        seq=4,
+        name=f"王{rare}英",
+        gender="F",
+        unit_name="县医院",
+        address="人民路1号",
+        postcode="341000",
+    )
     assert check_glyphs(qiaojiaren, [*people, odd]) == {"G-1": rare}
-    result = render_letters(qiaojiaren, [*people, odd], envelopes=tmp_path / "e.pdf", letters=tmp_path / "l.pdf")
+    result = render_letters(
+        qiaojiaren, [*people, odd], envelopes=tmp_path / "e.pdf", letters=tmp_path / "l.pdf"
+    )
     assert [o.number for o in result.failed] == ["G-1"]
     assert f"U+{ord(rare):04X}" in (result.failed[0].error or "")
 

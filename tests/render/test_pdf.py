@@ -20,13 +20,17 @@ def _boxes(page: pikepdf.Page) -> tuple[list[float], list[float], list[float]]:
 
 
 @pytest.mark.parametrize(("which", "trim_mm"), [(0, (220, 110)), (1, (210, 297))])
-def test_boxes_are_trim_plus_bleed(rendered: tuple[Path, Path, RenderResult], which: int, trim_mm: tuple[int, int]) -> None:
-    with pikepdf.open(rendered[which]) as pdf:
+def test_boxes_are_trim_plus_bleed(
+    rendered: tuple[Path, Path, RenderResult], which: int, trim_mm: tuple[int, int]
+) -> None:
+    with pikepdf.open(rendered[0] if which == 0 else rendered[1]) as pdf:
         for page in pdf.pages:
             media, trim, bleed = _boxes(page)
             assert media[2] == pytest.approx(trim_mm[0] * MM + 2 * BLEED_PT, abs=0.01)
             assert media[3] == pytest.approx(trim_mm[1] * MM + 2 * BLEED_PT, abs=0.01)
-            assert trim == pytest.approx([BLEED_PT, BLEED_PT, media[2] - BLEED_PT, media[3] - BLEED_PT], abs=0.01)
+            assert trim == pytest.approx(
+                [BLEED_PT, BLEED_PT, media[2] - BLEED_PT, media[3] - BLEED_PT], abs=0.01
+            )
             assert bleed == pytest.approx(media, abs=0.01)
 
 
@@ -47,7 +51,7 @@ def _fonts(pdf: pikepdf.Pdf) -> list[pikepdf.Dictionary]:
 
 @pytest.mark.parametrize("which", [0, 1])
 def test_every_font_is_an_embedded_subset(rendered: tuple[Path, Path, RenderResult], which: int) -> None:
-    with pikepdf.open(rendered[which]) as pdf:
+    with pikepdf.open(rendered[0] if which == 0 else rendered[1]) as pdf:
         fonts = _fonts(pdf)
         assert fonts
         for font in fonts:
@@ -66,7 +70,7 @@ def _content_streams(pdf: pikepdf.Pdf) -> list[bytes]:
 
 @pytest.mark.parametrize("which", [0, 1])
 def test_colours_are_cmyk_only(rendered: tuple[Path, Path, RenderResult], which: int) -> None:
-    with pikepdf.open(rendered[which]) as pdf:
+    with pikepdf.open(rendered[0] if which == 0 else rendered[1]) as pdf:
         streams = _content_streams(pdf)
         assert any(b" k\n" in s or b" k " in s for s in streams)
         for data in streams:
@@ -81,7 +85,12 @@ def test_colours_are_cmyk_only(rendered: tuple[Path, Path, RenderResult], which:
 def test_images_at_least_300_dpi(rendered: tuple[Path, Path, RenderResult], qiaojiaren: Kit) -> None:
     from outreach.render.preflight import image_dpi
 
-    images = [el for page in (qiaojiaren.front, qiaojiaren.back, *qiaojiaren.pages) for el in page if el.kind == "image"]
+    images = [
+        el
+        for page in (qiaojiaren.front, qiaojiaren.back, *qiaojiaren.pages)
+        for el in page
+        if el.kind == "image"
+    ]
     assert len(images) >= 8
     assert all(image_dpi(el)[0] >= 299.5 for el in images)
 
@@ -117,7 +126,9 @@ def test_personalised_text(rendered: tuple[Path, Path, RenderResult]) -> None:
     assert "王秀英女士" in text and "县第一人民医院" in text and "女职工劳动保护特别规定" in text
 
 
-def test_same_input_same_bytes(rendered: tuple[Path, Path, RenderResult], qiaojiaren: Kit, tmp_path: Path) -> None:
+def test_same_input_same_bytes(
+    rendered: tuple[Path, Path, RenderResult], qiaojiaren: Kit, tmp_path: Path
+) -> None:
     env, let = tmp_path / "e.pdf", tmp_path / "l.pdf"
     render_letters(qiaojiaren, sample_recipients(5), envelopes=env, letters=let)
     assert env.read_bytes() == rendered[0].read_bytes()
@@ -126,8 +137,12 @@ def test_same_input_same_bytes(rendered: tuple[Path, Path, RenderResult], qiaoji
 
 def test_bad_piece_is_skipped_and_reported(qiaojiaren: Kit, tmp_path: Path) -> None:
     good = sample_recipients(2)
-    bad = Recipient(number="X-1", seq=9, name="张三", gender="F", unit_name="某厂", address=None, postcode=None)
-    result = render_letters(qiaojiaren, [good[0], bad, good[1]], envelopes=tmp_path / "e.pdf", letters=tmp_path / "l.pdf")
+    bad = Recipient(
+        number="X-1", seq=9, name="张三", gender="F", unit_name="某厂", address=None, postcode=None
+    )
+    result = render_letters(
+        qiaojiaren, [good[0], bad, good[1]], envelopes=tmp_path / "e.pdf", letters=tmp_path / "l.pdf"
+    )
     assert [o.number for o in result.rendered] == [good[0].number, good[1].number]
     assert result.failed[0].number == "X-1" and "postcode" in (result.failed[0].error or "")
     assert len(pypdf.PdfReader(tmp_path / "e.pdf").pages) == 4

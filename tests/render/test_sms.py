@@ -35,7 +35,16 @@ def test_character_beyond_bmp_counts_twice() -> None:
 
 
 def _person(name: str, mobile: str | None = "13800138000") -> Recipient:
-    return Recipient(number="S-1", seq=1, name=name, gender="F", unit_name="县医院", address=None, postcode=None, mobile=mobile)
+    return Recipient(
+        number="S-1",
+        seq=1,
+        name=name,
+        gender="F",
+        unit_name="县医院",
+        address=None,
+        postcode=None,
+        mobile=mobile,
+    )
 
 
 def test_message_carries_signature_text_and_opt_out() -> None:
@@ -51,7 +60,9 @@ def test_over_the_kits_maximum_is_refused(tmp_path: Path) -> None:
     kit_dir = tmp_path / "sms"
     shutil.copytree(kits_dir() / "hardship_sms", kit_dir)
     manifest = kit_dir / "kit.toml"
-    manifest.write_text(manifest.read_text(encoding="utf-8").replace("max_length = 134", "max_length = 80"), encoding="utf-8")
+    manifest.write_text(
+        manifest.read_text(encoding="utf-8").replace("max_length = 134", "max_length = 80"), encoding="utf-8"
+    )
     kit = load_kit(kit_dir)  # the sample messages are 69 and 71 characters
     [short, long] = render_sms(kit, [_person("王秀英"), _person("欧阳慕容雪" * 3)])
     assert short.error is None

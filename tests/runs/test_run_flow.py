@@ -47,11 +47,16 @@ def test_a_whole_run_freezes_renders_assembles_and_charges(committed_engine: Eng
         run = session.get(Run, run_id)
         assert run is not None and run.state == "done"
         assert run.piece_count == 25 and run.batch_count == 3
-        states = dict(session.execute(select(Piece.state, func.count()).where(Piece.run_id == run_id)
-                                      .group_by(Piece.state)).all())
+        states = dict(
+            session.execute(
+                select(Piece.state, func.count()).where(Piece.run_id == run_id).group_by(Piece.state)
+            ).all()
+        )
         assert states == {"rendered": 25}
         # Letter pieces never keep a mobile.
-        assert session.scalar(select(func.count()).where(Piece.run_id == run_id, Piece.mobile.is_not(None))) == 0
+        assert (
+            session.scalar(select(func.count()).where(Piece.run_id == run_id, Piece.mobile.is_not(None))) == 0
+        )
         bal = ledger.balance(session=session, run_id=run_id)
         assert bal.charged_fen == 25 * 100
         assert bal.outstanding_fen == 0
@@ -59,10 +64,19 @@ def test_a_whole_run_freezes_renders_assembles_and_charges(committed_engine: Eng
         assert [b.pieces for b in batches] == [10, 10, 5]
     root = get_settings().resolved_batch_dir
     first = batches[0]
-    assert set(first.files) == {"envelopes.pdf", "letters.pdf", "manifest.csv", "ticket.json", "ticket.pdf",
-                                "SHA256SUMS"}
-    manifest = list(csv.DictReader((root / str(first.files["manifest.csv"]["key"])).read_text(
-        encoding="utf-8-sig").splitlines()))
+    assert set(first.files) == {
+        "envelopes.pdf",
+        "letters.pdf",
+        "manifest.csv",
+        "ticket.json",
+        "ticket.pdf",
+        "SHA256SUMS",
+    }
+    manifest = list(
+        csv.DictReader(
+            (root / str(first.files["manifest.csv"]["key"])).read_text(encoding="utf-8-sig").splitlines()
+        )
+    )
     assert [r["sequence"] for r in manifest] == [str(i) for i in range(1, 11)]
     assert manifest[0]["piece"] == f"R{run_id:06d}-0000001"
     # Presorted: postcodes never go down within the run.
@@ -104,10 +118,14 @@ def test_an_interrupted_run_resumes_to_the_same_bytes(committed_engine: Engine) 
         run.state = "rendering"
         for piece in session.scalars(select(Piece).where(Piece.run_id == run_id, Piece.seq > 5)):
             piece.state = "pending"
-        session.execute(LedgerEntry.__table__.delete().where(
-            LedgerEntry.run_id == run_id, LedgerEntry.kind.in_(("charge", "release")),
-            LedgerEntry.piece_id.in_(select(Piece.id).where(Piece.run_id == run_id, Piece.seq > 5))
-            | (LedgerEntry.kind == "release")))
+        session.execute(
+            LedgerEntry.__table__.delete().where(
+                LedgerEntry.run_id == run_id,
+                LedgerEntry.kind.in_(("charge", "release")),
+                LedgerEntry.piece_id.in_(select(Piece.id).where(Piece.run_id == run_id, Piece.seq > 5))
+                | (LedgerEntry.kind == "release"),
+            )
+        )
         session.execute(Batch.__table__.delete().where(Batch.run_id == run_id))
     for key in reference:
         if "batch-0001" not in key:
@@ -154,8 +172,9 @@ def test_a_piece_no_font_can_draw_fails_alone(committed_engine: Engine, tmp_path
 
 
 def test_an_sms_run_writes_gateway_batches_and_charges_parts(committed_engine: Engine) -> None:
-    world = committed_world(committed_engine, name="助学短信", women=7, kit="hardship_sms", channel="sms",
-                            batch_size=5)
+    world = committed_world(
+        committed_engine, name="助学短信", women=7, kit="hardship_sms", channel="sms", batch_size=5
+    )
     run_id = start(committed_engine, world.campaign)
     run_locally(run_id)
     root = get_settings().resolved_batch_dir
@@ -166,8 +185,11 @@ def test_an_sms_run_writes_gateway_batches_and_charges_parts(committed_engine: E
         assert ledger.balance(session=session, run_id=run_id).charged_fen == parts * 5
         batches = session.scalars(select(Batch).where(Batch.run_id == run_id).order_by(Batch.seq)).all()
     assert [b.pieces for b in batches] == [5, 2]
-    rows = list(csv.DictReader((root / str(batches[0].files["sms.csv"]["key"])).read_text(
-        encoding="utf-8").splitlines()))
+    rows = list(
+        csv.DictReader(
+            (root / str(batches[0].files["sms.csv"]["key"])).read_text(encoding="utf-8").splitlines()
+        )
+    )
     assert len(rows) == 5
     assert rows[0]["content"].startswith("【某某县总工会】") and rows[0]["content"].endswith("拒收请回复R")
     assert rows[0]["mobile"].startswith("139") and int(rows[0]["parts"]) >= 1

@@ -28,7 +28,9 @@ def runs_of(engine: Engine) -> list[tuple[str, str, str | None]]:
 
 def test_quarter_start_runs_an_approved_campaign_once(committed_engine: Engine) -> None:
     committed_world(committed_engine, women=4, schedule="quarterly", period="2027-Q2")
-    assert tick(committed_engine, datetime(2027, 3, 31, 23, 45, tzinfo=UTC)) == []  # Q1: before its first period
+    assert (
+        tick(committed_engine, datetime(2027, 3, 31, 23, 45, tzinfo=UTC)) == []
+    )  # Q1: before its first period
     started = tick(committed_engine, Q2_START)
     assert len(started) == 1
     assert runs_of(committed_engine) == [("2027-Q2", "rendering", None)]

@@ -68,9 +68,25 @@ def start_worker(env: dict[str, str], tmp: Path, concurrency: int = 2) -> subpro
     with (tmp / f"worker-{uuid.uuid4().hex[:6]}.log").open("wb") as log:
         # The child keeps its own copy of the file descriptor.
         return subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "workers", "worker", "--loglevel=INFO", f"-c{concurrency}",
-             "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"t{uuid.uuid4().hex[:8]}@%h"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "workers",
+                "worker",
+                "--loglevel=INFO",
+                f"-c{concurrency}",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-n",
+                f"t{uuid.uuid4().hex[:8]}@%h",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
 
@@ -93,8 +109,9 @@ def start_run(engine: Engine, campaign: str) -> int:
 def counts(engine: Engine, run_id: int) -> tuple[str, int]:
     with Session(engine) as session:
         state = session.scalar(select(Run.state).where(Run.id == run_id)) or ""
-        done = session.scalar(
-            select(func.count()).where(Piece.run_id == run_id, Piece.state != "pending")) or 0
+        done = (
+            session.scalar(select(func.count()).where(Piece.run_id == run_id, Piece.state != "pending")) or 0
+        )
         return state, done
 
 
@@ -113,8 +130,10 @@ def check_run(engine: Engine, run_id: int, pieces: int) -> None:
     with Session(engine) as session:
         run = session.get(Run, run_id)
         assert run is not None and run.state == "done" and run.piece_count == pieces
-        assert session.scalar(select(func.count()).where(Piece.run_id == run_id, Piece.state == "rendered")) \
+        assert (
+            session.scalar(select(func.count()).where(Piece.run_id == run_id, Piece.state == "rendered"))
             == pieces
+        )
         assert ledger.balance(session=session, run_id=run_id).charged_fen == pieces * 100
         campaign = session.get(runs.Campaign, run.campaign_id)
         assert campaign is not None
@@ -122,18 +141,27 @@ def check_run(engine: Engine, run_id: int, pieces: int) -> None:
         batches = session.scalars(select(Batch).where(Batch.run_id == run_id).order_by(Batch.seq)).all()
         assert sum(b.pieces for b in batches) == pieces
         for b in batches:
-            recipients = [runs.recipient(p) for p in runs.batch_pieces(session=session, run=run, batch_seq=b.seq)]
+            recipients = [
+                runs.recipient(p) for p in runs.batch_pieces(session=session, run=run, batch_seq=b.seq)
+            ]
             out = root.parent / "reference"
             out.mkdir(exist_ok=True)
-            render_letters(kit, recipients, envelopes=out / "e.pdf", letters=out / "l.pdf",
-                           context=runs.render_context(campaign, run))
+            render_letters(
+                kit,
+                recipients,
+                envelopes=out / "e.pdf",
+                letters=out / "l.pdf",
+                context=runs.render_context(campaign, run),
+            )
             for name, ref in (("envelopes.pdf", out / "e.pdf"), ("letters.pdf", out / "l.pdf")):
                 stored = (root / str(b.files[name]["key"])).read_bytes()
                 assert hashlib.sha256(stored).hexdigest() == hashlib.sha256(ref.read_bytes()).hexdigest()
                 assert b.files[name]["sha256"] == hashlib.sha256(stored).hexdigest()
 
 
-def test_a_whole_run_on_celery_workers(committed_engine: Engine, broker: dict[str, str], tmp_path: Path) -> None:
+def test_a_whole_run_on_celery_workers(
+    committed_engine: Engine, broker: dict[str, str], tmp_path: Path
+) -> None:
     world = committed_world(committed_engine, women=60, batch_size=10)
     run_id = start_run(committed_engine, world.campaign)
     worker = start_worker(broker, tmp_path)

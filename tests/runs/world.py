@@ -41,28 +41,61 @@ def build_world(
 ) -> World:
     """Women (and as many men) in units of three townships; one campaign of the women, approved for period."""
     units = [
-        make_unit(session, name=f"尤溪县{t}第{i}纺织有限公司", township=t, postcode=f"36510{k}",
-                  address=f"{t}人民路{i}号")
+        make_unit(
+            session,
+            name=f"尤溪县{t}第{i}纺织有限公司",
+            township=t,
+            postcode=f"36510{k}",
+            address=f"{t}人民路{i}号",
+        )
         for k, t in enumerate(TOWNSHIPS)
         for i in range(1, 3)
     ]
     names = [f"{SURNAMES[i % 10]}{GIVEN[(i // 10) % 8]}" for i in range(women)]
     names[: len(extra_names)] = extra_names
     for i, person in enumerate(names):
-        make_worker(session, units[i % len(units)], name=person, gender="F", birth_year=1970 + i % 30,
-                    mobile=f"139{i:08d}", consent_sms=True)
-        make_worker(session, units[i % len(units)], name=f"男职工{i}", gender="M", birth_year=1980,
-                    mobile=f"137{i:08d}", consent_sms=True)
+        make_worker(
+            session,
+            units[i % len(units)],
+            name=person,
+            gender="F",
+            birth_year=1970 + i % 30,
+            mobile=f"139{i:08d}",
+            consent_sms=True,
+        )
+        make_worker(
+            session,
+            units[i % len(units)],
+            name=f"男职工{i}",
+            gender="M",
+            birth_year=1980,
+            mobile=f"137{i:08d}",
+            consent_sms=True,
+        )
     audience = f"{name}-women"
     audiences.save(session=session, name=audience, expression="gender = 'F'")
     code = f"rc-{abs(hash(name)) % 10_000}"
     ledger.set_rate_card(
-        session=session, code=code, effective_from=date(2020, 1, 1), letter_fen=100, sms_part_fen=5,
-        fees=[FeeLine("名址使用费", per_piece_fen=10, waived=True), FeeLine("折叠封装费", per_piece_fen=5,
-                                                                          waived=True)],
+        session=session,
+        code=code,
+        effective_from=date(2020, 1, 1),
+        letter_fen=100,
+        sms_part_fen=5,
+        fees=[
+            FeeLine("名址使用费", per_piece_fen=10, waived=True),
+            FeeLine("折叠封装费", per_piece_fen=5, waived=True),
+        ],
     )
-    campaign = campaigns.create(session=session, name=name, audience=audience, kit=kit, channel=channel,
-                                rate_card_code=code, schedule=schedule, batch_size=batch_size)
+    campaign = campaigns.create(
+        session=session,
+        name=name,
+        audience=audience,
+        kit=kit,
+        channel=channel,
+        rate_card_code=code,
+        schedule=schedule,
+        batch_size=batch_size,
+    )
     ledger.set_budget(session=session, campaign_id=campaign.id, period="2027", amount_fen=budget_fen)
     if period:
         campaigns.approve(session=session, campaign=campaign, period=period)

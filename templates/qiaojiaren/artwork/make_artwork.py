@@ -28,7 +28,9 @@ def gradient(w: int, h: int, top: tuple[int, int, int], bottom: tuple[int, int, 
     return im
 
 
-def flower(d: ImageDraw.ImageDraw, cx: float, cy: float, r: float, petal: tuple[int, ...], heart: tuple[int, ...]) -> None:
+def flower(
+    d: ImageDraw.ImageDraw, cx: float, cy: float, r: float, petal: tuple[int, ...], heart: tuple[int, ...]
+) -> None:
     for k in range(5):
         a = k * 2 * math.pi / 5
         px_, py_ = cx + math.cos(a) * r * 0.55, cy + math.sin(a) * r * 0.55
@@ -82,8 +84,15 @@ def back_background() -> None:
     save(im, "back_background.jpg")
 
 
-def ad(name: str, size: tuple[float, float], bg: tuple[tuple[int, int, int], tuple[int, int, int]], title: str,
-       lines: list[str], tag: str, accent: tuple[int, int, int]) -> None:
+def ad(
+    name: str,
+    size: tuple[float, float],
+    bg: tuple[tuple[int, int, int], tuple[int, int, int]],
+    title: str,
+    lines: list[str],
+    tag: str,
+    accent: tuple[int, int, int],
+) -> None:
     w, h = px(size[0]), px(size[1])
     im = gradient(w, h, *bg)
     im = bokeh(im, 12, sum(map(ord, name)) % 100, (255, 255, 255), px(5))
@@ -97,7 +106,9 @@ def ad(name: str, size: tuple[float, float], bg: tuple[tuple[int, int, int], tup
         d.text((px(4), y), ln, font=mid, fill=(60, 40, 50))
         y += mid.size * 1.45
     tw = d.textlength(tag, font=small)
-    d.rounded_rectangle([w - tw - px(8), h - small.size - px(6), w - px(3), h - px(2.5)], radius=px(2), fill=accent)
+    d.rounded_rectangle(
+        [w - tw - px(8), h - small.size - px(6), w - px(3), h - px(2.5)], radius=px(2), fill=accent
+    )
     d.text((w - tw - px(5.5), h - small.size - px(4.6)), tag, font=small, fill=(255, 255, 255))
     save(im, name)
 
@@ -109,7 +120,14 @@ def letterhead() -> None:
     d = ImageDraw.Draw(im)
     rnd = random.Random(5)
     for _ in range(7):
-        flower(d, rnd.randint(px(130), w), rnd.randint(px(3), h - px(3)), px(rnd.uniform(3, 5)), (255, 214, 228), (255, 214, 102))
+        flower(
+            d,
+            rnd.randint(px(130), w),
+            rnd.randint(px(3), h - px(3)),
+            px(rnd.uniform(3, 5)),
+            (255, 214, 228),
+            (255, 214, 102),
+        )
     save(im, "letterhead.jpg")
 
 
@@ -117,20 +135,69 @@ def main() -> None:
     front_greeting()
     back_background()
     letterhead()
-    ad("ad_front.jpg", (52, 16), ((255, 240, 245), (252, 218, 230)), "丽人坊", ["女神节护理套餐 8 折"], "凭函到店",
-       (214, 51, 108))
-    ad("ad_beauty.jpg", (86, 56), ((255, 236, 242), (250, 206, 222)), "丽人坊美容美发",
-       ["三八女神月 · 会员护理 8 折", "凭本函到店 免费肩颈护理一次", "城关镇人民路66号 · 0797-6321888"], "限女职工", (214, 51, 108))
-    ad("ad_market.jpg", (86, 56), ((238, 248, 236), (206, 236, 204)), "福满家超市",
-       ["每周三「女职工日」满100减15", "粮油蔬果 · 日用百货 · 送货上门", "桃源镇纬二路8号 · 0797-6258666"], "周三专享", (46, 139, 87))
-    ad("ad_dental.jpg", (86, 56), ((234, 244, 252), (204, 226, 246)), "仁和口腔门诊",
-       ["免费口腔检查 · 洁牙仅需 68 元", "儿童涂氟 · 矫正咨询 · 医保定点", "文昌街120号 · 0797-6336120"], "凭函优惠", (30, 110, 180))
-    ad("ad_family.jpg", (86, 56), ((255, 246, 230), (252, 226, 190)), "康贝母婴生活馆",
-       ["孕期、哺乳期妈妈全场 9 折", "产后修复 · 育婴咨询 · 亲子乐园", "创业大道58号 · 0797-6299558"], "妈妈专享", (214, 120, 30))
-    ad("ad_back1.jpg", (64, 40), ((255, 246, 230), (252, 226, 190)), "巧手家政",
-       ["钟点保洁 · 月嫂育婴", "首单立减 20 元"], "工会会员价", (214, 120, 30))
-    ad("ad_back2.jpg", (64, 40), ((234, 244, 252), (204, 226, 246)), "悦享健身",
-       ["女子瑜伽 · 普拉提", "工会会员年卡 6 折"], "限时", (30, 110, 180))
+    ad(
+        "ad_front.jpg",
+        (52, 16),
+        ((255, 240, 245), (252, 218, 230)),
+        "丽人坊",
+        ["女神节护理套餐 8 折"],
+        "凭函到店",
+        (214, 51, 108),
+    )
+    ad(
+        "ad_beauty.jpg",
+        (86, 56),
+        ((255, 236, 242), (250, 206, 222)),
+        "丽人坊美容美发",
+        ["三八女神月 · 会员护理 8 折", "凭本函到店 免费肩颈护理一次", "城关镇人民路66号 · 0797-6321888"],
+        "限女职工",
+        (214, 51, 108),
+    )
+    ad(
+        "ad_market.jpg",
+        (86, 56),
+        ((238, 248, 236), (206, 236, 204)),
+        "福满家超市",
+        ["每周三「女职工日」满100减15", "粮油蔬果 · 日用百货 · 送货上门", "桃源镇纬二路8号 · 0797-6258666"],
+        "周三专享",
+        (46, 139, 87),
+    )
+    ad(
+        "ad_dental.jpg",
+        (86, 56),
+        ((234, 244, 252), (204, 226, 246)),
+        "仁和口腔门诊",
+        ["免费口腔检查 · 洁牙仅需 68 元", "儿童涂氟 · 矫正咨询 · 医保定点", "文昌街120号 · 0797-6336120"],
+        "凭函优惠",
+        (30, 110, 180),
+    )
+    ad(
+        "ad_family.jpg",
+        (86, 56),
+        ((255, 246, 230), (252, 226, 190)),
+        "康贝母婴生活馆",
+        ["孕期、哺乳期妈妈全场 9 折", "产后修复 · 育婴咨询 · 亲子乐园", "创业大道58号 · 0797-6299558"],
+        "妈妈专享",
+        (214, 120, 30),
+    )
+    ad(
+        "ad_back1.jpg",
+        (64, 40),
+        ((255, 246, 230), (252, 226, 190)),
+        "巧手家政",
+        ["钟点保洁 · 月嫂育婴", "首单立减 20 元"],
+        "工会会员价",
+        (214, 120, 30),
+    )
+    ad(
+        "ad_back2.jpg",
+        (64, 40),
+        ((234, 244, 252), (204, 226, 246)),
+        "悦享健身",
+        ["女子瑜伽 · 普拉提", "工会会员年卡 6 折"],
+        "限时",
+        (30, 110, 180),
+    )
 
 
 if __name__ == "__main__":

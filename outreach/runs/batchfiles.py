@@ -1,6 +1,6 @@
-"""Assembling a rendered run into print batches: manifest, job ticket, checksums, optional ZIP.
+"""A batch's files beside its prints: manifest, job ticket (JSON and PDF), checksums, optional ZIP.
 
-Every file is a pure function of the frozen pieces and the kit, so assembling twice writes the same bytes.
+Every file is a pure function of the frozen pieces and the kit, so writing them twice gives the same bytes.
 Only what is printed leaves for the print shop: names, units, addresses, postcodes, piece numbers.
 """
 
@@ -10,7 +10,6 @@ import hashlib
 import json
 import tempfile
 import zipfile
-from collections.abc import Sequence
 from pathlib import Path
 
 from sqlalchemy import select
@@ -18,10 +17,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from outreach.campaigns.models import Campaign
-from outreach.db import utcnow
-from outreach.ledger import service as ledger
+from outreach.errors import NotFound
 from outreach.render import Kit
-from outreach.runs import service as runs
 from outreach.runs.models import Batch, Piece, Run, piece_number
 from outreach.runs.ticket import JobTicket, write_ticket_pdf
 from outreach.spreadsheet import write_csv
@@ -32,36 +29,20 @@ MANIFEST_HEADER = ("sequence", "piece", "name", "unit", "address", "postcode", "
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
-def assemble(*, session: Session, run_id: int, storage: Storage, make_zip: bool = False) -> Sequence[Batch]:
-    """Writes each batch's manifest, job ticket and checksums, releases unused budget, finishes the run."""
-    run = runs.get(session=session, run_id=run_id)
-    if run.state == "done":
-        return runs.batches(session=session, run_id=run_id)
-    if not runs.begin_assembly(session=session, run_id=run_id):
-        raise runs.StateError(
-            f"run {run.id} is {run.state}; it can be assembled once every piece is rendered"
-        )
-    campaign = session.get(Campaign, run.campaign_id)
-    assert campaign is not None
-    kit = runs.kit_for(campaign.kit)
-    for seq in range(1, run.batch_count + 1):
-        assemble_batch(
-            session=session,
-            run=run,
-            campaign=campaign,
-            kit=kit,
-            batch_seq=seq,
-            storage=storage,
-            make_zip=make_zip,
-        )
-    ledger.release(session=session, run_id=run.id)
-    run.state = "done"
-    run.finished_at = utcnow()
-    session.flush()
-    return runs.batches(session=session, run_id=run_id)
+def batch_range(run: Run, batch_seq: int) -> tuple[int, int]:
+    """The first and last piece sequence numbers of a batch (1-based)."""
+    if not 1 <= batch_seq <= run.batch_count:
+        raise NotFound(f"run {run.id} has batches 1..{run.batch_count}, not {batch_seq}")
+    first = (batch_seq - 1) * run.batch_size + 1
+    return first, min(batch_seq * run.batch_size, run.piece_count)
 
 
-def assemble_batch(
+def batch_key(run: Run, batch_seq: int, name: str) -> str:
+    """The storage key of one of a batch's files."""
+    return f"run-{run.id:06d}/batch-{batch_seq:04d}/{name}"
+
+
+def write_batch_files(
     *,
     session: Session,
     run: Run,
@@ -71,8 +52,8 @@ def assemble_batch(
     storage: Storage,
     make_zip: bool,
 ) -> None:
-    """Writes one batch's manifest, ticket, checksums (and ZIP) and records the batch."""
-    first, last = runs.batch_range(run, batch_seq)
+    """Writes one rendered batch's manifest, ticket, checksums (and ZIP) and records the batch."""
+    first, last = batch_range(run, batch_seq)
     pieces = session.execute(
         select(
             Piece.seq, Piece.name, Piece.unit_name, Piece.address, Piece.postcode, Piece.pages, Piece.parts
@@ -85,8 +66,8 @@ def assemble_batch(
     print_files = ("envelopes.pdf", "letters.pdf") if letter else ("sms.csv",)
     files: dict[str, dict[str, object]] = {}
     for name in print_files:
-        files[name] = _describe(storage, runs.batch_key(run, batch_seq, name))
-    with tempfile.TemporaryDirectory(prefix="outreach-assemble-") as tmp_name:
+        files[name] = _describe(storage, batch_key(run, batch_seq, name))
+    with tempfile.TemporaryDirectory(prefix="outreach-batch-files-") as tmp_name:
         tmp = Path(tmp_name)
         if letter:
             write_csv(
@@ -137,7 +118,7 @@ def assemble_batch(
                 for name in sorted(files):
                     info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
                     info.compress_type = zipfile.ZIP_DEFLATED
-                    with storage.open(runs.batch_key(run, batch_seq, name)) as src:
+                    with storage.open(batch_key(run, batch_seq, name)) as src:
                         zf.writestr(info, src.read())
             _put(storage, run, batch_seq, archive, files)
     values = {
@@ -171,7 +152,7 @@ def _describe(storage: Storage, key: str) -> dict[str, object]:
 
 
 def _put(storage: Storage, run: Run, batch_seq: int, path: Path, files: dict[str, dict[str, object]]) -> None:
-    key = runs.batch_key(run, batch_seq, path.name)
+    key = batch_key(run, batch_seq, path.name)
     storage.put(key, path)
     with path.open("rb") as f:
         files[path.name] = {"key": key, "sha256": sha256_of(f), "bytes": path.stat().st_size}
