@@ -78,7 +78,7 @@ def seed(engine: Engine, pieces: int) -> tuple[int, list[int]]:
             {"run": run.id},
         )
         service.reserve(session=session, run_id=run.id, pieces=pieces)
-    # Autovacuum would analyse a million fresh rows soon enough; do it now so the plan is the steady-state one.
+    # Autovacuum would analyse a million fresh rows soon; do it now so the plan is the steady-state one.
     with engine.connect() as conn:
         conn.execute(text("ANALYZE workers, pieces, ledger_entries"))
         conn.commit()

@@ -2,7 +2,7 @@
 
 Revision ID: b0b927d33903
 Revises:
-Create Date: 2026-11-28 14:51:18.624680
+Create Date: 2026-11-28 15:09:17.182510
 """
 
 from __future__ import annotations
@@ -32,6 +32,22 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audiences")),
         sa.UniqueConstraint("name", name=op.f("uq_audiences_name")),
     )
+    op.create_table(
+        "rate_cards",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("code", sa.String(length=50), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("effective_from", sa.Date(), nullable=False),
+        sa.Column("letter_fen", sa.Integer(), nullable=False),
+        sa.Column("sms_part_fen", sa.Integer(), nullable=False),
+        sa.Column("refund_undeliverable", sa.Boolean(), nullable=False),
+        sa.Column("note", sa.Text(), nullable=True),
+        sa.Column("created_at", outreach.db.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("letter_fen >= 0 AND sms_part_fen >= 0", name=op.f("ck_rate_cards_prices")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_rate_cards")),
+        sa.UniqueConstraint("code", "version", name=op.f("uq_rate_cards_code_version")),
+    )
+    op.create_index("ix_rate_cards_code_from", "rate_cards", ["code", "effective_from"], unique=False)
     op.create_table(
         "registry_imports",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -81,6 +97,7 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=10), nullable=False),
         sa.Column("approved_hash", sa.String(length=64), nullable=True),
         sa.Column("approved_period", sa.String(length=7), nullable=True),
+        sa.Column("first_period", sa.String(length=7), nullable=True),
         sa.Column("approved_at", outreach.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("created_at", outreach.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", outreach.db.UTCDateTime(timezone=True), nullable=False),
@@ -96,6 +113,28 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_campaigns")),
         sa.UniqueConstraint("name", name=op.f("uq_campaigns_name")),
     )
+    op.create_table(
+        "rate_card_fees",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("rate_card_id", sa.Integer(), nullable=False),
+        sa.Column("position", sa.SmallInteger(), nullable=False),
+        sa.Column("name", sa.String(length=50), nullable=False),
+        sa.Column("per_piece_fen", sa.Integer(), nullable=True),
+        sa.Column("fixed_fen", sa.Integer(), nullable=True),
+        sa.Column("waived", sa.Boolean(), nullable=False),
+        sa.CheckConstraint(
+            "(per_piece_fen IS NULL) <> (fixed_fen IS NULL)", name=op.f("ck_rate_card_fees_one_price")
+        ),
+        sa.CheckConstraint(
+            "COALESCE(per_piece_fen, fixed_fen) >= 0", name=op.f("ck_rate_card_fees_not_negative")
+        ),
+        sa.ForeignKeyConstraint(
+            ["rate_card_id"], ["rate_cards.id"], name=op.f("fk_rate_card_fees_rate_card_id_rate_cards")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_rate_card_fees")),
+        sa.UniqueConstraint("rate_card_id", "name", name=op.f("uq_rate_card_fees_rate_card_id_name")),
+    )
+    op.create_index(op.f("ix_rate_card_fees_rate_card_id"), "rate_card_fees", ["rate_card_id"], unique=False)
     op.create_table(
         "workers",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -125,6 +164,18 @@ def upgrade() -> None:
     op.create_index("ix_workers_gender_unit", "workers", ["gender", "unit_id"], unique=False)
     op.create_index(op.f("ix_workers_mobile"), "workers", ["mobile"], unique=False)
     op.create_index(op.f("ix_workers_unit_id"), "workers", ["unit_id"], unique=False)
+    op.create_table(
+        "budgets",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("campaign_id", sa.Integer(), nullable=False),
+        sa.Column("period", sa.String(length=7), nullable=False),
+        sa.Column("created_at", outreach.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"], ["campaigns.id"], name=op.f("fk_budgets_campaign_id_campaigns")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_budgets")),
+        sa.UniqueConstraint("campaign_id", "period", name=op.f("uq_budgets_campaign_id_period")),
+    )
     op.create_table(
         "runs",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -203,6 +254,56 @@ def upgrade() -> None:
         sa.UniqueConstraint("run_id", "seq", name=op.f("uq_batches_run_id_seq")),
     )
     op.create_table(
+        "budget_versions",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("budget_id", sa.Integer(), nullable=False),
+        sa.Column("amount_fen", sa.BigInteger(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("created_at", outreach.db.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("amount_fen >= 0", name=op.f("ck_budget_versions_not_negative")),
+        sa.ForeignKeyConstraint(
+            ["budget_id"], ["budgets.id"], name=op.f("fk_budget_versions_budget_id_budgets")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_budget_versions")),
+    )
+    op.create_index(op.f("ix_budget_versions_budget_id"), "budget_versions", ["budget_id"], unique=False)
+    op.create_table(
+        "ledger_entries",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("campaign_id", sa.Integer(), nullable=False),
+        sa.Column("run_id", sa.Integer(), nullable=True),
+        sa.Column("piece_id", sa.BigInteger(), nullable=False),
+        sa.Column("kind", sa.String(length=8), nullable=False),
+        sa.Column("period", sa.String(length=7), nullable=False),
+        sa.Column("pieces", sa.Integer(), nullable=False),
+        sa.Column("units", sa.Integer(), nullable=False),
+        sa.Column("list_fen", sa.BigInteger(), nullable=False),
+        sa.Column("waived_fen", sa.BigInteger(), nullable=False),
+        sa.Column("amount_fen", sa.BigInteger(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("created_at", outreach.db.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("kind = 'adjust' OR amount_fen >= 0", name=op.f("ck_ledger_entries_sign")),
+        sa.CheckConstraint("kind = 'adjust' OR run_id IS NOT NULL", name=op.f("ck_ledger_entries_run")),
+        sa.CheckConstraint(
+            "kind IN ('reserve', 'charge', 'fee', 'release', 'refund', 'adjust')",
+            name=op.f("ck_ledger_entries_kind"),
+        ),
+        sa.CheckConstraint(
+            "list_fen - waived_fen = amount_fen OR kind = 'adjust'", name=op.f("ck_ledger_entries_arithmetic")
+        ),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"], ["campaigns.id"], name=op.f("fk_ledger_entries_campaign_id_campaigns")
+        ),
+        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name=op.f("fk_ledger_entries_run_id_runs")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_entries")),
+        sa.UniqueConstraint(
+            "run_id", "piece_id", "kind", name=op.f("uq_ledger_entries_run_id_piece_id_kind")
+        ),
+    )
+    op.create_index(
+        "ix_ledger_entries_campaign_period", "ledger_entries", ["campaign_id", "period"], unique=False
+    )
+    op.create_table(
         "pieces",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("run_id", sa.Integer(), nullable=False),
@@ -236,18 +337,27 @@ def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
     op.drop_index("ix_pieces_run_state", table_name="pieces")
     op.drop_table("pieces")
+    op.drop_index("ix_ledger_entries_campaign_period", table_name="ledger_entries")
+    op.drop_table("ledger_entries")
+    op.drop_index(op.f("ix_budget_versions_budget_id"), table_name="budget_versions")
+    op.drop_table("budget_versions")
     op.drop_table("batches")
     op.drop_index(op.f("ix_suppressions_worker_id"), table_name="suppressions")
     op.drop_index(op.f("ix_suppressions_mobile"), table_name="suppressions")
     op.drop_table("suppressions")
     op.drop_table("runs")
+    op.drop_table("budgets")
     op.drop_index(op.f("ix_workers_unit_id"), table_name="workers")
     op.drop_index(op.f("ix_workers_mobile"), table_name="workers")
     op.drop_index("ix_workers_gender_unit", table_name="workers")
     op.drop_table("workers")
+    op.drop_index(op.f("ix_rate_card_fees_rate_card_id"), table_name="rate_card_fees")
+    op.drop_table("rate_card_fees")
     op.drop_table("campaigns")
     op.drop_index(op.f("ix_units_township"), table_name="units")
     op.drop_table("units")
     op.drop_table("registry_imports")
+    op.drop_index("ix_rate_cards_code_from", table_name="rate_cards")
+    op.drop_table("rate_cards")
     op.drop_table("audiences")
     # ### end Alembic commands ###
