@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from audiences import normalise
-from audiences.columns import ALL_COLUMNS, HeaderMap, resolve_headers
+from audiences.columns import ALL_COLUMNS, YES_NO_COLUMNS, HeaderMap, resolve_headers
 from audiences.models import RegistryImport, Unit, Worker
 from audiences.normalise import Malformed
 from audiences.reader import open_registry_file
@@ -174,6 +174,20 @@ class _RowParser:
             if i is not None
         }
         self.today = date.today()
+        converters: dict[str, Callable[[str], Any]] = {
+            "name": self._name,
+            "gender": normalise.gender,
+            "birth": self._birth,
+            "worker_no": self._worker_no,
+            "category": self._category,
+            "mobile": normalise.mobile,
+            "home_address": self._home_address,
+            "home_postcode": normalise.postcode,
+        } | {flag: normalise.flag for flag in YES_NO_COLUMNS}
+        # Only the columns the file has are parsed; the others keep these defaults.
+        self.worker_specs = [(c, self.positions[c], f) for c, f in converters.items() if c in self.positions]
+        self.unit_positions = [self.positions.get(c, 1 << 30) for c in _UNIT_SOURCE.values()]
+        self.worker_defaults: dict[str, Any] = dict.fromkeys(converters) | {"birth": (None, None)}
         self.unit_cache: dict[tuple[str, ...], tuple[dict[str, Any], str] | _RowError] = {}
 
     def _cell(self, cells: list[str], column: str) -> str:
@@ -192,7 +206,7 @@ class _RowParser:
         """Validates and normalises one row."""
         worker = self._worker(cells) if self.has_workers else None
         # Sheets repeat a unit's columns on every worker's row; each distinct set is checked only once.
-        unit_cells = tuple(self._cell(cells, column) for column in _UNIT_SOURCE.values())
+        unit_cells = tuple(cells[i] if i < len(cells) else "" for i in self.unit_positions)
         parsed_unit = self.unit_cache.get(unit_cells)
         if parsed_unit is None:
             try:
@@ -208,28 +222,21 @@ class _RowParser:
         return _Parsed(line=line, cells=cells, unit_key=key, unit=unit, worker=worker)
 
     def _worker(self, cells: list[str]) -> dict[str, Any]:
-        name = self._apply("name", self._name, cells)
-        if name is None:
+        values = dict(self.worker_defaults)
+        column = ""
+        try:
+            for column, index, func in self.worker_specs:
+                values[column] = func(cells[index]) if index < len(cells) else func("")
+        except Malformed as exc:
+            raise _RowError(self.label[column], str(exc)) from None
+        if values["name"] is None:
             raise _RowError(self.label["name"], "name missing")
-        gender = self._apply("gender", normalise.gender, cells) if "gender" in self.positions else None
-        if gender is None:
+        if values["gender"] is None:
             raise _RowError(self.label.get("gender", "gender"), "gender missing")
-        birth_year, birth_date = self._apply("birth", self._birth, cells)
-        return {
-            "worker_no": self._apply("worker_no", self._worker_no, cells),
-            "name": name,
-            "gender": gender,
-            "birth_year": birth_year,
-            "birth_date": birth_date,
-            "category": self._apply("category", self._category, cells),
-            "mobile": self._apply("mobile", normalise.mobile, cells),
-            "home_address": self._apply("home_address", self._home_address, cells),
-            "home_postcode": self._apply("home_postcode", normalise.postcode, cells),
-            "hardship": bool(self._apply("hardship", normalise.flag, cells)),
-            "migrant": bool(self._apply("migrant", normalise.flag, cells)),
-            "consent_sms": bool(self._apply("consent_sms", normalise.flag, cells)),
-            "mail_opt_out": bool(self._apply("mail_opt_out", normalise.flag, cells)),
-        }
+        values["birth_year"], values["birth_date"] = values.pop("birth")
+        for flag in YES_NO_COLUMNS:
+            values[flag] = bool(values[flag])
+        return values
 
     def _unit(self, cells: list[str]) -> tuple[dict[str, Any], str]:
         unit_name = self._apply("unit_name", lambda v: normalise.name(v, max_length=_MAX["unit_name"]), cells)
@@ -357,8 +364,12 @@ class _Importer:
             ]
             for row in rows:
                 row["kind"] = row["kind"] or "其他"
-            returned = self.session.execute(insert(_UNITS).returning(_UNITS.c.key, _UNITS.c.id), rows)
-            ids = {key: unit_id for key, unit_id in returned}
+            if self.postgres:
+                columns = ("key", *UNIT_FIELDS, "created_at", "updated_at")
+                ids = dict(zip((r["key"] for r in rows), self._copy("units", columns, rows), strict=True))
+            else:
+                returned = self.session.execute(insert(_UNITS).returning(_UNITS.c.key, _UNITS.c.id), rows)
+                ids = {key: unit_id for key, unit_id in returned}
             for key, state in new:
                 state.id = ids[key]
                 state.stored = {f: state.given.get(f) for f in UNIT_FIELDS}
@@ -460,7 +471,11 @@ class _Importer:
             self.session.connection().execute(statement, updates)
             self.summary.updated += len(updates)
         if inserts:
-            ids = self._copy_workers(inserts) if self.postgres else self._insert_workers(inserts)
+            if self.postgres:
+                columns = ("key", *WORKER_FIELDS, "row_hash", "created_at", "updated_at")
+                ids = self._copy("workers", columns, inserts, background=True)
+            else:
+                ids = self._insert_workers(inserts)
             for worker_id, row in zip(ids, inserts, strict=True):
                 self.seen_workers[worker_id] = lines_by_key[row["key"]]
             self.summary.inserted += len(inserts)
@@ -477,26 +492,33 @@ class _Importer:
         ids = {key: worker_id for key, worker_id in returned}
         return [ids[row["key"]] for row in rows]
 
-    def _copy_workers(self, rows: list[dict[str, Any]]) -> list[int]:
-        """Inserts workers with COPY (PostgreSQL), ids drawn from the sequence first; ids in row order."""
+    def _copy(
+        self, table: str, columns: tuple[str, ...], rows: list[dict[str, Any]], *, background: bool = False
+    ) -> list[int]:
+        """Inserts rows with COPY (PostgreSQL), ids drawn from the sequence first; ids in row order.
+
+        In the background the COPY runs while the next chunk is parsed; every later statement of the import
+        first waits for it (wait_copy).
+        """
         connection = self.session.connection()
         ids = list(
             connection.execute(
-                text("SELECT nextval(pg_get_serial_sequence('workers', 'id')) FROM generate_series(1, :n)"),
+                text(f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, :n)"),
                 {"n": len(rows)},
             ).scalars()
         )
-        columns = ("key", *WORKER_FIELDS, "row_hash", "created_at", "updated_at")
         driver = connection.connection.driver_connection
         assert driver is not None
-        statement = f"COPY workers (id, {', '.join(columns)}) FROM STDIN"
+        statement = f"COPY {table} (id, {', '.join(columns)}) FROM STDIN"
 
         def copy_rows() -> None:
             with driver.cursor() as cursor, cursor.copy(statement) as copy:
-                for worker_id, row in zip(ids, rows, strict=True):
-                    copy.write_row((worker_id, *(row[c] for c in columns)))
+                for row_id, row in zip(ids, rows, strict=True):
+                    copy.write_row((row_id, *(row[c] for c in columns)))
 
-        # The COPY runs while the next chunk is parsed; every later statement first waits for it (wait_copy).
+        if not background:
+            copy_rows()
+            return ids
         if self.copier is None:
             self.copier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="registry-copy")
         self.pending_copy = self.copier.submit(copy_rows)
