@@ -53,7 +53,7 @@ def create(
         )
         console.print(
             f"campaign [bold]{campaign.name}[/] created (draft); approve it with "
-            f"`outreach campaign approve {campaign.name} --period {quarter_of(date.today())}`"
+            f"`outreach campaign approve {campaign.name} --period {quarter_of(date.today()).next()}`"
         )
 
 

@@ -173,14 +173,16 @@ def _print_status(run_id: int, *, as_json: bool = False) -> None:
 
 @batch_app.command("list")
 def list_batches(run_id: int) -> None:
-    """Lists a run's batches and their files."""
+    """Lists a run's batches: pieces, pages, print-shop state and where the files are."""
     storage = get_storage()
     with db.session_scope(db.ensure_schema()) as session:
-        table = Table("batch", "pieces", "pages", "state", "files")
+        table = Table("batch", "pieces", "pages", "state")
+        table.add_column("files", overflow="fold")
         for b in runs.batches(session=session, run_id=run_id):
-            files = "\n".join(storage.locate(str(m["key"])) for m in b.files.values())
+            keys = [str(m["key"]) for m in b.files.values()]
+            folder = storage.locate(keys[0].rsplit("/", 1)[0]) + "/" if keys else ""
             table.add_row(
-                str(b.id), f"{b.pieces:,}", f"{b.pages:,}", b.state, "(purged)" if b.purged_at else files
+                str(b.id), f"{b.pieces:,}", f"{b.pages:,}", b.state, "(purged)" if b.purged_at else folder
             )
         console.print(table)
 
