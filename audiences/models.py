@@ -53,7 +53,7 @@ class Worker(Base):
     __tablename__ = "workers"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # Identity: 'no:<worker_no>' when given, else 'u:<unit_id>:<name>:<mobile>' (audiences.importer.worker_key).
+    # Identity: 'no:<worker_no>' when given, else 'u:<unit_id>:<name>:<mobile>' (importer.worker_key).
     key: Mapped[str] = mapped_column(String(300), unique=True)
     worker_no: Mapped[str | None] = mapped_column(String(50))
     name: Mapped[str] = mapped_column(String(50))

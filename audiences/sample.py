@@ -312,6 +312,7 @@ def generate_units(rng: random.Random, count: int) -> list[SampleUnit]:
     """`count` units of every kind with distinct names spread over the townships."""
     units: list[SampleUnit] = []
     names: set[str] = set()
+    codes: set[str] = {""}
     for _ in range(count):
         kind = _pick(rng, KIND_WEIGHTS)
         township, postcode, places = rng.choice(TOWNSHIPS)
@@ -330,6 +331,10 @@ def generate_units(rng: random.Random, count: int) -> list[SampleUnit]:
         names.add(name)
         address = f"{COUNTY}{township}{rng.choice(places)}{rng.randint(1, 300)}号"
         code = credit_code(rng, kind) if kind != "其他" or rng.random() < 0.7 else ""
+        while code in codes and code:
+            # A credit code identifies one unit; a repeat (rare, but certain among 50,000) is drawn again.
+            code = credit_code(rng, kind)
+        codes.add(code)
         units.append(SampleUnit(name, code, kind, industry, township, address, postcode))
     return units
 

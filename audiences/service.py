@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session
@@ -16,7 +15,7 @@ from audiences.models import Audience, Unit, Worker
 from audiences.privacy import mask_mobile
 from audiences.suppression import not_suppressed
 from outreach.errors import InputError, NotFound, QueryError
-from outreach.settings import get_settings
+from outreach.periods import local_date
 
 Channel = Literal["mail", "sms"]
 PREVIEW_BREAKDOWNS = ("unit.township", "unit.kind", "category")
@@ -72,14 +71,9 @@ class AudiencePreview:
     sample: tuple[RecipientSample, ...]
 
 
-def local_today() -> date:
-    """Today in the federation's time zone (ages turn over on the local date)."""
-    return datetime.now(ZoneInfo(get_settings().timezone)).date()
-
-
 def compile_audience(expression: str, *, today: date | None = None) -> ColumnElement[bool]:
     """The expression as a SQL condition over Worker and Unit (literals bound); QueryError if it is wrong."""
-    return query.compile_expression(expression, today=today or local_today())
+    return query.compile_expression(expression, today=today or local_date())
 
 
 def _has_home_address() -> ColumnElement[bool]:
@@ -175,7 +169,7 @@ def count(
     today: date | None = None,
 ) -> AudienceCount:
     """How many recipients `expression` selects on `channel`; with `by`, one GROUP BY whose groups sum up."""
-    today = today or local_today()
+    today = today or local_date()
     if by is None:
         stmt = (
             select(func.count())
@@ -198,7 +192,7 @@ def preview(
     today: date | None = None,
 ) -> AudiencePreview:
     """Breakdowns by township, unit kind and category, and the first `sample` recipients, mobiles masked."""
-    today = today or local_today()
+    today = today or local_date()
     if not 0 <= sample <= MAX_SAMPLE:
         raise InputError(f"sample must be between 0 and {MAX_SAMPLE}")
     breakdowns = {

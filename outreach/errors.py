@@ -1,7 +1,7 @@
 """The exceptions Outreach raises, and when to catch each.
 
 OutreachError                 anything Outreach refuses; the CLI prints it and exits 1
-├── InputError                bad input from a person: it says where (file/line/column, query offset, template line)
+├── InputError                bad input from a person; says where (file/line/column, offset, template line)
 │   ├── ImportFileError       a registry file that cannot be read at all (encoding, format, headers)
 │   ├── QueryError            an audience expression that does not parse or type-check
 │   ├── KitError              a campaign kit that fails to load, a template that breaks, a preflight failure

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 from outreach.errors import InputError
 
 _QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
+# A budget or statement period: a year ('2027') or one quarterly issue ('2027-Q1').
+_PERIOD = re.compile(r"^(?P<year>\d{4})(?:-Q(?P<quarter>[1-4]))?$")
 
 
 @dataclass(frozen=True, order=True)
@@ -61,3 +63,24 @@ def due_quarter(now: datetime, *, day: int, hour: int, tz: str) -> Quarter | Non
     if local >= current.starts_at(day=day, hour=hour, tz=tz):
         return current
     return current.previous()
+
+
+def parse_period(period: str) -> tuple[str, int | None]:
+    """Checks a budget period ('2027' or '2027-Q1') and returns (year, quarter or None)."""
+    match = _PERIOD.match(period.strip()) if isinstance(period, str) else None
+    if match is None:
+        raise InputError(f"period {period!r}: expected a year like 2027 or a quarter like 2027-Q1")
+    quarter = match["quarter"]
+    return match["year"], int(quarter) if quarter else None
+
+
+def year_periods(year: str) -> list[str]:
+    """The year and its four quarters."""
+    return [year, *(f"{year}-Q{q}" for q in range(1, 5))]
+
+
+def local_date(moment: datetime | None = None) -> date:
+    """The calendar date in the union's time zone (settings.timezone) of `moment` (default now)."""
+    from outreach.settings import get_settings
+
+    return (moment or datetime.now(UTC)).astimezone(ZoneInfo(get_settings().timezone)).date()

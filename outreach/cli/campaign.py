@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import date
 
 import typer
 from rich.console import Console
@@ -18,7 +17,7 @@ from outreach.campaigns import service
 from outreach.campaigns.models import Campaign
 from outreach.ledger import service as ledger
 from outreach.money import format_fen
-from outreach.periods import quarter_of
+from outreach.periods import local_date, quarter_of
 from outreach.runs.models import Run
 
 app = typer.Typer(
@@ -53,7 +52,7 @@ def create(
         )
         console.print(
             f"campaign [bold]{campaign.name}[/] created (draft); approve it with "
-            f"`outreach campaign approve {campaign.name} --period {quarter_of(date.today()).next()}`"
+            f"`outreach campaign approve {campaign.name} --period {quarter_of(local_date()).next()}`"
         )
 
 

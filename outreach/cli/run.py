@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import date
 
 import typer
 from rich.console import Console
@@ -13,7 +12,7 @@ from rich.table import Table
 
 from outreach import db
 from outreach.campaigns import service as campaigns
-from outreach.periods import quarter_of
+from outreach.periods import local_date, quarter_of
 from outreach.runs import printshop, retention
 from outreach.runs import service as runs
 from outreach.settings import get_settings
@@ -86,7 +85,7 @@ def start(
     """Starts a campaign's run: freezes the recipients, reserves the budget, renders and assembles."""
     with db.session_scope(db.ensure_schema()) as session:
         c = campaigns.get_by_name(session=session, name=campaign)
-        run = runs.start(session=session, campaign=c, period=period or str(quarter_of(date.today())))
+        run = runs.start(session=session, campaign=c, period=period or str(quarter_of(local_date())))
         run_id, state, note, pieces = run.id, run.state, run.note, run.piece_count
     if state == "waiting":
         console.print(f"[yellow]run {run_id} waits:[/] {note}")

@@ -27,9 +27,8 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, case, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -50,11 +49,10 @@ from outreach.ledger.schemas import (
     Statement,
 )
 from outreach.money import format_fen
+from outreach.periods import local_date, parse_period, quarter_of, year_periods
 from outreach.runs.models import Piece, Run
-from outreach.settings import get_settings
 
 CHARGE_CHUNK = 5000
-_PERIOD = re.compile(r"^(?P<year>\d{4})(?:-Q(?P<quarter>[1-4]))?$")
 
 # Heavy SQL, named here. Each charges one chunk of pieces in ONE statement; the unique key
 # (run_id, piece_id, kind) makes a retried chunk insert nothing, and rowcount says how many were new.
@@ -97,31 +95,6 @@ PIECES_OF_RUN_SQL_SQLITE = (
 
 
 # --- periods and dates -------------------------------------------------------------------------------
-
-
-def parse_period(period: str) -> tuple[str, int | None]:
-    """Checks a period ('2027' or '2027-Q1') and returns (year, quarter or None)."""
-    match = _PERIOD.match(period.strip()) if isinstance(period, str) else None
-    if match is None:
-        raise InputError(f"period {period!r}: expected a year like 2027 or a quarter like 2027-Q1")
-    quarter = match["quarter"]
-    return match["year"], int(quarter) if quarter else None
-
-
-def year_periods(year: str) -> list[str]:
-    """The year and its four quarters."""
-    return [year, *(f"{year}-Q{q}" for q in range(1, 5))]
-
-
-def local_date(moment: datetime | None = None) -> date:
-    """The calendar date in the union's time zone (settings.timezone) of `moment` (default now)."""
-    return (moment or utcnow()).astimezone(ZoneInfo(get_settings().timezone)).date()
-
-
-def quarter_of(day: date) -> str:
-    """The quarterly period a date falls in ('2027-Q1')."""
-    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
-
 
 # --- rate cards --------------------------------------------------------------------------------------
 
@@ -717,7 +690,7 @@ def adjust(
         raise InputError("an adjustment needs a reason")
     if not isinstance(amount_fen, int) or amount_fen == 0:
         raise InputError(f"adjustment {amount_fen!r}: must be a non-zero whole number of fen")
-    period = period or quarter_of(local_date())
+    period = period or str(quarter_of(local_date()))
     year, _ = parse_period(period)
     _lock_year(session, campaign_id, year)
     entry = LedgerEntry(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -11,24 +9,10 @@ from pathlib import Path
 from rich.console import Group
 from rich.table import Table
 
-from outreach.errors import NotFound
 from outreach.ledger.schemas import Statement
 from outreach.money import format_fen, yuan_text
-from outreach.settings import get_settings
+from outreach.render.fonts import document_font
 from outreach.spreadsheet import write_csv
-
-CJK_FAMILY = "WenQuanYi Micro Hei"
-# Tried in order when fontconfig is missing or finds nothing CJK (Debian, Fedora, macOS, Windows).
-CJK_FONT_PATHS = (
-    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
-    "/usr/share/fonts/wqy-microhei/wqy-microhei.ttc",
-    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
-    "/usr/share/fonts/truetype/lxgw/LXGWWenKai-Regular.ttf",
-    "/Library/Fonts/Arial Unicode.ttf",
-    "C:/Windows/Fonts/simsun.ttc",
-    "C:/Windows/Fonts/msyh.ttc",
-)
-PDF_FONT = "OutreachStatementCJK"
 
 
 def _title(st: Statement) -> str:
@@ -189,45 +173,6 @@ def write_statement_csv(st: Statement, path: Path) -> int:
 # --- PDF ---------------------------------------------------------------------------------------------
 
 
-def find_cjk_font() -> Path:
-    """A TrueType CJK font file: OUTREACH_FONTS first, then fontconfig, then common paths."""
-    for configured in get_settings().fonts:
-        if configured.is_file():
-            return configured
-    fc_match = shutil.which("fc-match")
-    if fc_match:
-        try:
-            found = subprocess.run(  # noqa: S603 - fixed arguments, no shell
-                [fc_match, "-f", "%{file}", CJK_FAMILY],
-                capture_output=True,
-                text=True,
-                timeout=10,
-                check=False,
-            ).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            found = ""
-        # fontconfig always answers something; only take it when it is the CJK face asked for.
-        if found.lower().endswith((".ttc", ".ttf")) and "wqy" in found.lower() and Path(found).is_file():
-            return Path(found)
-    for candidate in CJK_FONT_PATHS:
-        if Path(candidate).is_file():
-            return Path(candidate)
-    raise NotFound(
-        "no CJK TrueType font for the PDF statement; install one (Debian/Ubuntu: "
-        "`apt install fonts-wqy-microhei`) or name a .ttf/.ttc file in OUTREACH_FONTS"
-    )
-
-
-def _register_font() -> str:
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.ttfonts import TTFont
-
-    if PDF_FONT not in pdfmetrics.getRegisteredFontNames():
-        path = find_cjk_font()
-        pdfmetrics.registerFont(TTFont(PDF_FONT, str(path), subfontIndex=0))
-    return PDF_FONT
-
-
 def _chart(st: Statement, font: str) -> object:
     from reportlab.graphics.charts.barcharts import VerticalBarChart
     from reportlab.graphics.charts.legends import Legend
@@ -281,7 +226,7 @@ def write_statement_pdf(st: Statement, path: Path, *, generated: datetime | None
     from reportlab.lib.units import mm
     from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-    font = _register_font()
+    font = document_font()
     generated = generated or datetime.now().astimezone()
     title_style = ParagraphStyle("title", fontName=font, fontSize=16, leading=22, spaceAfter=2)
     sub_style = ParagraphStyle(

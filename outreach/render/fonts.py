@@ -13,6 +13,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFError, TTFont
 
 from outreach.errors import KitError
+from outreach.settings import get_settings
 
 # Family name (normalised) -> file names to look for, with the collection index for .ttc files.
 FONT_CATALOGUE: dict[str, tuple[tuple[str, int], ...]] = {
@@ -237,3 +238,8 @@ def resolve_chain(
     if not fonts:
         raise KitError(f"no CJK TrueType font found for fonts.{role}: {INSTALL_HINT}")
     return FontChain(role=role, fonts=tuple(fonts))
+
+
+def document_font() -> str:
+    """The registered name of the first CJK font, for plain ReportLab documents (tickets, statements)."""
+    return resolve_chain("document", [], settings_fonts=get_settings().fonts).primary.name

@@ -13,7 +13,7 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 
 from outreach.campaigns.models import Campaign
 from outreach.render import Kit
-from outreach.render.fonts import resolve_chain
+from outreach.render.fonts import document_font
 from outreach.runs.models import Run, piece_number
 from outreach.settings import get_settings
 
@@ -147,7 +147,7 @@ def sms_window() -> str:
 
 def write_ticket_pdf(ticket: JobTicket, path: Path) -> None:
     """Writes the ticket as a one-page A4 PDF (deterministic bytes)."""
-    font = resolve_chain("ticket", [], settings_fonts=get_settings().fonts).primary.name
+    font = document_font()
     body = ParagraphStyle("body", fontName=font, fontSize=9, leading=12)
     title = ParagraphStyle("title", fontName=font, fontSize=16, leading=22)
     data = ticket.as_dict()

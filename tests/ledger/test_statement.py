@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from outreach.errors import InputError
 from outreach.ledger import service
 from outreach.ledger.schemas import FeeLine, Statement
-from outreach.ledger.statement import find_cjk_font, write_statement_csv, write_statement_pdf
+from outreach.ledger.statement import write_statement_csv, write_statement_pdf
 from tests.ledger import factories as f
 
 
@@ -124,10 +124,6 @@ def test_empty_statement_still_renders(session: Session, tmp_path: Path) -> None
     write_statement_pdf(st, tmp_path / "empty.pdf")
     write_statement_csv(st, tmp_path / "empty.csv")
     assert (tmp_path / "empty.pdf").stat().st_size > 1000
-
-
-def test_cjk_font_is_found() -> None:
-    assert find_cjk_font().suffix in (".ttc", ".ttf")
 
 
 def test_statement_rejects_a_bad_period(session: Session) -> None:
