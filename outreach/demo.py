@@ -22,6 +22,7 @@ from audiences.sample import write_sample
 from outreach import db
 from outreach.campaigns import service as campaigns
 from outreach.campaigns.models import Campaign
+from outreach.errors import NotFound
 from outreach.ledger import service as ledger
 from outreach.ledger.models import RateCard
 from outreach.ledger.schemas import FeeLine, Statement
@@ -102,7 +103,7 @@ def _setup_campaign(session: Session) -> Campaign:
         )
     try:
         campaign = campaigns.get_by_name(session=session, name=CAMPAIGN)
-    except campaigns.NotFound:
+    except NotFound:
         campaign = campaigns.create(
             session=session,
             name=CAMPAIGN,

@@ -67,10 +67,12 @@ def _start_or_wait(*, session: Session, campaign: Campaign, period: str) -> Run:
         return run
     except (BudgetExceeded, InputError) as exc:
         savepoint.rollback()
-        run = runs.find(session=session, campaign=campaign, period=period)
-        if run is None:
-            run = Run(campaign_id=campaign.id, period=period, state="waiting", batch_size=campaign.batch_size)
-            session.add(run)
-        run.note = str(exc)
+        waiting = runs.find(session=session, campaign=campaign, period=period)
+        if waiting is None:
+            waiting = Run(
+                campaign_id=campaign.id, period=period, state="waiting", batch_size=campaign.batch_size
+            )
+            session.add(waiting)
+        waiting.note = str(exc)
         session.flush()
-        return run
+        return waiting

@@ -18,6 +18,7 @@ from outreach.campaigns.models import Campaign
 from outreach.ledger import service as ledger
 from outreach.money import format_fen
 from outreach.periods import local_date, quarter_of
+from outreach.runs import service as runs
 from outreach.runs.models import Run
 
 app = typer.Typer(
@@ -59,8 +60,9 @@ def create(
 def _estimate_table(session: Session, campaign: Campaign, period: str) -> Table:
     audience = session.get(Audience, campaign.audience_id)
     assert audience is not None
-    channel = "mail" if campaign.channel == "letter" else "sms"
-    reach = audiences.count(session=session, expression=audience.expression, channel=channel).total
+    reach = audiences.count(
+        session=session, expression=audience.expression, channel=runs.reach_channel(campaign)
+    ).total
     est = ledger.estimate(
         session=session, campaign_id=campaign.id, period=period, pieces=reach, channel=campaign.channel
     )

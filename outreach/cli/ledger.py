@@ -17,6 +17,7 @@ from outreach.ledger.models import RateCard
 from outreach.ledger.schemas import FeeLine
 from outreach.ledger.statement import rich_statement, write_statement_csv, write_statement_pdf
 from outreach.money import format_fen, parse_yuan
+from outreach.periods import local_date, parse_period, year_periods
 
 app = typer.Typer(help="The cost ledger: budgets, rate cards, statements.", no_args_is_help=True)
 budget_app = typer.Typer(help="Campaign budgets (per year or quarterly issue).", no_args_is_help=True)
@@ -65,7 +66,7 @@ def budget_set(
 ) -> None:
     """Sets or raises a campaign's budget (a new version; history is kept)."""
     fen = parse_yuan(amount_yuan, what="budget")
-    period = period or str(service.local_date().year)
+    period = period or str(local_date().year)
     with db.session_scope(_engine()) as session:
         camp = service.campaign_by_name(session=session, name=campaign)
         budget = service.set_budget(
@@ -94,8 +95,8 @@ def budget_show(campaign: str = typer.Argument(..., help="Campaign name.")) -> N
             )
         rows = service.budgets(session=session, campaign_id=camp.id)
         for b in rows:
-            year, quarter = service.parse_period(b.period)
-            scope = [b.period] if quarter else service.year_periods(year)
+            year, quarter = parse_period(b.period)
+            scope = [b.period] if quarter else year_periods(year)
             used = service.committed(session=session, campaign_id=camp.id, periods=scope)
             amount = b.amount_fen or 0
             table.add_row(
@@ -176,7 +177,7 @@ def rates_show(
     on: str = typer.Option(None, "--on", help="Date (default today)."),
 ) -> None:
     """Shows the rate card version in force on a date."""
-    day = _parse_date(on, "--on") if on else service.local_date()
+    day = _parse_date(on, "--on") if on else local_date()
     with db.session_scope(_engine()) as session:
         card = service.rate_card_in_force(session=session, code=code, on=day)
         console.print(_card_table([card], f"费率 Rate card in force on {day}"))
@@ -202,7 +203,7 @@ def statement_cmd(
 ) -> None:
     """Prints a campaign's statement; optionally writes CSV and PDF."""
     if period is not None:
-        service.parse_period(period)
+        parse_period(period)
     with db.session_scope(_engine()) as session:
         camp = service.campaign_by_name(session=session, name=campaign)
         st = service.statement(session=session, campaign_id=camp.id, period=period)

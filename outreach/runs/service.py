@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, and_, func, insert, literal, null, select, update
@@ -90,6 +91,11 @@ def start(*, session: Session, campaign: Campaign, period: str, today: date | No
     return run
 
 
+def reach_channel(campaign: Campaign) -> Literal["mail", "sms"]:
+    """How the campaign reaches people: letters by mail, texts by SMS (what audiences call the channel)."""
+    return "mail" if campaign.channel == "letter" else "sms"
+
+
 def batch_size_for(campaign: Campaign) -> int:
     """Pieces per batch: the campaign's print batch, or for SMS at most what the gateway takes per upload."""
     if campaign.channel == "sms":
@@ -115,7 +121,7 @@ def freeze(*, session: Session, run: Run, campaign: Campaign, today: date | None
     """Creates one piece per reachable recipient, in presort order; returns how many."""
     expression = session.scalar(select(Audience.expression).where(Audience.id == campaign.audience_id))
     assert expression is not None
-    channel = "mail" if campaign.channel == "letter" else "sms"
+    channel = reach_channel(campaign)
     source = audiences.recipient_select(expression=expression, channel=channel, today=today).subquery()
     # Presort: letters to one postcode, then township, then unit travel together (one unit's letters in one
     # bundle); name and worker id make the order total, so the same recipients always get the same numbers.
