@@ -1,0 +1,71 @@
+"""The campaign, run and batch commands as a planner types them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from audiences import service as audiences
+from outreach.cli import app
+from tests.audiences.factories import make_unit, make_worker
+
+runner = CliRunner()
+
+
+def invoke(*args: str) -> str:
+    result = runner.invoke(app, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_plan_approve_run_and_report(committed_engine: Engine) -> None:
+    with Session(committed_engine) as session, session.begin():
+        unit = make_unit(session, name="尤溪县纺织厂")
+        for i in range(5):
+            make_worker(session, unit, name=f"林秀英{i}", gender="F")
+        audiences.save(session=session, name="女职工", expression="gender = 'F'")
+    invoke(
+        "ledger",
+        "rates",
+        "set",
+        "qjr",
+        "--from",
+        "2020-01-01",
+        "--letter",
+        "1.00",
+        "--sms-part",
+        "0.05",
+        "--fee",
+        "名址使用费=0.10:waived",
+    )
+    out = invoke(
+        "campaign", "create", "俏佳人", "--audience", "女职工", "--kit", "qiaojiaren", "--rate-card", "qjr"
+    )
+    assert "created (draft)" in out
+    invoke("ledger", "budget", "set", "俏佳人", "100", "--period", "2027")
+    out = invoke("campaign", "approve", "俏佳人", "--period", "2027-Q1")
+    assert "reachable pieces" in out and "¥5.00" in out and "approved for 2027-Q1" in out
+    invoke("run", "start", "俏佳人", "--period", "2027-Q1")
+    status = json.loads(invoke("run", "status", "1", "--json"))
+    assert status["state"] == "done" and status["rendered"] == 5 and status["batches"] == 1
+    assert "run-000001/batch-0001" in invoke("batch", "list", "1")
+    assert "mailed" in invoke("batch", "report", "1", "mailed")
+    shown = json.loads(invoke("campaign", "show", "俏佳人", "--json"))
+    assert shown["runs"][0]["state"] == "done" and shown["state"] == "active"
+    assert "nothing to do" in invoke("run", "resume", "1")
+
+
+def test_errors_are_one_clear_line_not_a_traceback(engine: Engine) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "outreach", "run", "start", "没有这个活动"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    assert "no campaign named '没有这个活动'" in proc.stderr and "Traceback" not in proc.stderr
