@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -81,4 +80,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

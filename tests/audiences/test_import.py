@@ -21,7 +21,10 @@ from outreach import db
 from outreach.cli import app
 from outreach.db import session_scope
 
-HEADER = "工号,姓名,性别,出生日期,职工类别,手机号码,家庭邮编,困难职工,短信同意,单位名称,统一社会信用代码,单位类型,乡镇,单位邮编"
+HEADER = (
+    "工号,姓名,性别,出生日期,职工类别,手机号码,家庭邮编,困难职工,短信同意,"
+    "单位名称,统一社会信用代码,单位类型,乡镇,单位邮编"
+)
 UNIT = "尤溪县第一中学,12350426MB0000001X,学校,城关镇,365100"
 
 
@@ -59,9 +62,8 @@ def test_import_normalises_and_stores(session: Session, tmp_path: Path, unit_cel
     assert (summary.inserted, summary.updated, summary.unchanged, summary.rejected) == (2, 0, 0, 0)
     assert (summary.units_inserted, summary.encoding, summary.format) == (1, "utf-8", "csv")
     wang = session.scalars(select(Worker).where(Worker.worker_no == "YX01")).one()
-    assert (wang.name, wang.gender, wang.birth_year, wang.birth_date.isoformat() if wang.birth_date else None) == (
-        "王芳", "F", 1985, "1985-03-12"
-    )  # fmt: skip
+    born = wang.birth_date.isoformat() if wang.birth_date else None
+    assert (wang.name, wang.gender, wang.birth_year, born) == ("王芳", "F", 1985, "1985-03-12")
     assert (wang.category, wang.mobile, wang.home_postcode, wang.hardship, wang.consent_sms) == (
         "教师", "13812345678", "365100", True, True
     )  # fmt: skip

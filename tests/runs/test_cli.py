@@ -6,12 +6,13 @@ import json
 import subprocess
 import sys
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from audiences import service as audiences
 from outreach.cli import app
+from outreach.runs.models import Batch
 from tests.audiences.factories import make_unit, make_worker
 
 runner = CliRunner()
@@ -51,13 +52,16 @@ def test_plan_approve_run_and_report(committed_engine: Engine) -> None:
     out = invoke("campaign", "approve", "俏佳人", "--period", "2027-Q1")
     assert "reachable pieces" in out and "¥5.00" in out and "approved for 2027-Q1" in out
     invoke("run", "start", "俏佳人", "--period", "2027-Q1")
-    status = json.loads(invoke("run", "status", "1", "--json"))
-    assert status["state"] == "done" and status["rendered"] == 5 and status["batches"] == 1
-    assert "run-000001/batch-0001" in invoke("batch", "list", "1")
-    assert "mailed" in invoke("batch", "report", "1", "mailed")
     shown = json.loads(invoke("campaign", "show", "俏佳人", "--json"))
     assert shown["runs"][0]["state"] == "done" and shown["state"] == "active"
-    assert "nothing to do" in invoke("run", "resume", "1")
+    run_id = str(shown["runs"][0]["id"])
+    status = json.loads(invoke("run", "status", run_id, "--json"))
+    assert status["state"] == "done" and status["rendered"] == 5 and status["batches"] == 1
+    assert f"run-{int(run_id):06d}/batch-0001" in invoke("batch", "list", run_id)
+    with Session(committed_engine) as session:
+        (batch_id,) = session.scalars(select(Batch.id).where(Batch.run_id == int(run_id))).all()
+    assert "mailed" in invoke("batch", "report", str(batch_id), "mailed")
+    assert "nothing to do" in invoke("run", "resume", run_id)
 
 
 def test_errors_are_one_clear_line_not_a_traceback(engine: Engine) -> None:
