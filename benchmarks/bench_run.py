@@ -6,7 +6,8 @@ on the workers, assembly (manifests, tickets, checksums) and the ledger. Prints 
 memory of each worker process over the run.
 
   .venv/bin/python benchmarks/bench_run.py                 # the county: about 6,000 pieces
-  .venv/bin/python benchmarks/bench_run.py --size 2000000  # about 1,000,000 pieces
+  .venv/bin/python benchmarks/bench_run.py --size 1000000 --expression "gender = 'F' or gender = 'M'"
+                                                           # about 1,000,000 pieces
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=2, help="Celery worker processes")
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument(
+        "--expression",
+        default=None,
+        help="audience instead of the women workers, e.g. \"gender = 'F' or gender = 'M'\"",
+    )
     args = parser.parse_args()
 
     from outreach import db
@@ -78,9 +84,11 @@ def main() -> None:
     client.flushdb()
     workers: subprocess.Popen[bytes] | None = None
     try:
+        from audiences import service as audiences
         from audiences.importer import import_registry
         from audiences.sample import write_sample
-        from outreach.demo import PERIOD, _setup_campaign
+        from outreach.campaigns import service as campaigns
+        from outreach.demo import AUDIENCE, PERIOD, _setup_campaign
         from outreach.ledger import service as ledger
         from outreach.runs import service as runs
         from outreach.runs.models import Piece
@@ -101,6 +109,9 @@ def main() -> None:
         with db.session_scope(engine) as session:
             campaign = _setup_campaign(session)
             campaign.batch_size = args.batch_size
+            if args.expression:
+                audiences.save(session=session, name=AUDIENCE, expression=args.expression)
+                campaigns.approve(session=session, campaign=campaign, period=PERIOD)
             ledger.set_budget(
                 session=session,
                 campaign_id=campaign.id,

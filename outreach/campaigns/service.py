@@ -14,7 +14,7 @@ from outreach.campaigns.models import CHANNELS, SCHEDULES, Campaign
 from outreach.db import utcnow
 from outreach.errors import Conflict, InputError, NotFound, StateError
 from outreach.periods import parse_quarter
-from outreach.render import load_kit
+from outreach.render import kit_digest, load_kit, resolve_kit_path
 
 DEFAULT_BATCH_SIZE = 1000
 
@@ -86,8 +86,9 @@ def content_hash(*, session: Session, campaign: Campaign) -> str:
     """A digest of what an approval covers: the kit's files, the audience expression and the channel."""
     audience = session.get(Audience, campaign.audience_id)
     assert audience is not None  # a foreign key guarantees it
-    kit = load_kit(campaign.kit)
-    text = "\n".join((kit.digest, audience.expression, campaign.channel))
+    # The kit's digest alone (no full load): this runs on every schedule tick and run start.
+    digest = kit_digest(resolve_kit_path(campaign.kit))
+    text = "\n".join((digest, audience.expression, campaign.channel))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -96,6 +97,7 @@ def approve(*, session: Session, campaign: Campaign, period: str) -> Campaign:
     if campaign.state in ("cancelled", "finished"):
         raise StateError(f"campaign {campaign.name!r} is {campaign.state} and cannot be approved")
     quarter = str(parse_quarter(period))
+    load_kit(campaign.kit)  # what is approved must load and pass preflight now
     campaign.approved_hash = content_hash(session=session, campaign=campaign)
     campaign.approved_period = quarter
     campaign.approved_at = utcnow()

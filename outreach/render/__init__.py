@@ -2,7 +2,7 @@
 database inside, so Celery tasks can call it on chunks of pieces."""
 
 from outreach.render.batch import PieceOutcome, RenderResult, check_glyphs, render_letters
-from outreach.render.kit import Kit, kits_dir, load_kit
+from outreach.render.kit import Kit, kit_digest, kits_dir, load_kit, load_kit_cached, resolve_kit_path
 from outreach.render.recipient import Recipient, sample_recipients
 from outreach.render.sms import SmsMessage, render_sms, sms_length, sms_parts
 
@@ -13,10 +13,13 @@ __all__ = [
     "RenderResult",
     "SmsMessage",
     "check_glyphs",
+    "kit_digest",
     "kits_dir",
     "load_kit",
+    "load_kit_cached",
     "render_letters",
     "render_sms",
+    "resolve_kit_path",
     "sample_recipients",
     "sms_length",
     "sms_parts",

@@ -8,6 +8,7 @@ import tomllib
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -378,6 +379,17 @@ def resolve_kit_path(kit: str | Path) -> Path:
         return shipped
     known = sorted(p.name for p in kits_dir().iterdir() if (p / MANIFEST).is_file())
     raise KitError(f"kit {kit!s}: no such kit folder (shipped kits: {', '.join(known)})")
+
+
+def load_kit_cached(kit: str | Path) -> Kit:
+    """load_kit once per process for the same files; a kit whose files changed is loaded and checked anew."""
+    path = resolve_kit_path(kit)
+    return _load_kit_version(path, kit_digest(path))
+
+
+@lru_cache(maxsize=16)
+def _load_kit_version(path: Path, digest: str) -> Kit:
+    return load_kit(path)
 
 
 def load_kit(kit: str | Path) -> Kit:

@@ -10,11 +10,9 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from functools import lru_cache
+from datetime import date
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, and_, func, insert, literal, null, select, update
 from sqlalchemy.orm import Session
@@ -27,17 +25,11 @@ from outreach.db import utcnow
 from outreach.errors import InputError, NotFound, StateError
 from outreach.ledger import service as ledger
 from outreach.periods import parse_quarter
-from outreach.render import Kit, Recipient, load_kit, render_letters, render_sms, sms_parts
+from outreach.render import Kit, Recipient, load_kit_cached, render_letters, render_sms, sms_parts
 from outreach.runs.batchfiles import batch_key, batch_range, write_batch_files
 from outreach.runs.models import Batch, Piece, Run, piece_number
 from outreach.settings import get_settings
 from outreach.storage import Storage
-
-
-@lru_cache(maxsize=8)
-def kit_for(kit: str) -> Kit:
-    """Loads a kit once per process (loading checks every template, font and picture)."""
-    return load_kit(kit)
 
 
 def get(*, session: Session, run_id: int) -> Run:
@@ -78,13 +70,13 @@ def start(*, session: Session, campaign: Campaign, period: str, today: date | No
     run.state = "rendering"
     run.note = None
     run.batch_size = batch_size_for(campaign)
-    run.content_hash = load_kit(campaign.kit).digest
+    kit = load_kit_cached(campaign.kit)
+    run.content_hash = kit.digest
     run.started_at = utcnow()
     session.flush()
     run.piece_count = freeze(session=session, run=run, campaign=campaign, today=today)
     if run.piece_count == 0:
         raise InputError(f"campaign {campaign.name!r} reaches nobody on {campaign.channel} for {period}")
-    kit = load_kit(campaign.kit)
     ledger.reserve(session=session, run_id=run.id, pieces=run.piece_count, parts_per_piece=max_parts(kit))
     campaign.state = "active"
     session.flush()
@@ -101,13 +93,6 @@ def batch_size_for(campaign: Campaign) -> int:
     if campaign.channel == "sms":
         return min(campaign.batch_size, get_settings().sms_gateway_batch)
     return campaign.batch_size
-
-
-def within_sending_hours(moment: datetime) -> bool:
-    """Whether SMS may be sent at `moment` (the allowed local hours in the settings)."""
-    settings = get_settings()
-    hour = moment.astimezone(ZoneInfo(settings.timezone)).hour
-    return settings.sms_send_start_hour <= hour < settings.sms_send_end_hour
 
 
 def max_parts(kit: Kit) -> int:
@@ -201,7 +186,7 @@ def render_batch(*, session: Session, run_id: int, batch_seq: int, storage: Stor
         return outcome
     campaign = session.get(Campaign, run.campaign_id)
     assert campaign is not None
-    kit = kit_for(campaign.kit)
+    kit = load_kit_cached(campaign.kit)
     if kit.digest != run.content_hash:
         raise StateError(
             f"kit {campaign.kit!r} changed since run {run.id} started; "
@@ -302,7 +287,7 @@ def finish(*, session: Session, run_id: int, storage: Storage) -> Run:
                 session=session,
                 run=run,
                 campaign=campaign,
-                kit=kit_for(campaign.kit),
+                kit=load_kit_cached(campaign.kit),
                 batch_seq=seq,
                 storage=storage,
                 make_zip=get_settings().zip_batches,

@@ -137,7 +137,7 @@ def check_run(engine: Engine, run_id: int, pieces: int) -> None:
         assert ledger.balance(session=session, run_id=run_id).charged_fen == pieces * 100
         campaign = session.get(runs.Campaign, run.campaign_id)
         assert campaign is not None
-        kit = runs.kit_for(campaign.kit)
+        kit = runs.load_kit_cached(campaign.kit)
         batches = session.scalars(select(Batch).where(Batch.run_id == run_id).order_by(Batch.seq)).all()
         assert sum(b.pieces for b in batches) == pieces
         for b in batches:
