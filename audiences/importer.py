@@ -30,6 +30,7 @@ from audiences.models import RegistryImport, Unit, Worker
 from audiences.normalise import Malformed
 from audiences.reader import open_registry_file
 from outreach.db import utcnow
+from outreach.spreadsheet import safe_cell
 
 CHUNK_ROWS = 5000
 # Distinct unit cell sets remembered while parsing; a registry rarely has more units than this.
@@ -279,11 +280,6 @@ class _RowParser:
         return normalise.text(value, max_length=_MAX["home_address"])
 
 
-def _spreadsheet_safe(cell: str) -> str:
-    """A cell that a spreadsheet will show as text rather than run as a formula."""
-    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
-
-
 @contextmanager
 def _rejects_writer(path: Path | None, header: list[str]) -> Iterator[Callable[[Rejection, list[str]], None]]:
     if path is None:
@@ -292,12 +288,12 @@ def _rejects_writer(path: Path | None, header: list[str]) -> Iterator[Callable[[
     # utf-8-sig: Excel opens a BOM-marked CSV as UTF-8 instead of the local code page.
     with path.open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["line", "column", "reason", *(_spreadsheet_safe(h) for h in header)])
+        writer.writerow(["line", "column", "reason", *(safe_cell(h) for h in header)])
 
         def write(rejection: Rejection, cells: list[str]) -> None:
             writer.writerow(
-                [rejection.line, _spreadsheet_safe(rejection.column), rejection.reason]
-                + [_spreadsheet_safe(c) for c in cells]
+                [rejection.line, safe_cell(rejection.column), safe_cell(rejection.reason)]
+                + [safe_cell(c) for c in cells]
             )
 
         yield write

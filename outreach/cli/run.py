@@ -143,8 +143,9 @@ def _print_status(run_id: int, *, as_json: bool = False) -> None:
             "errors": st.errors,
         }
         elapsed = None
-        if st.run.started_at and st.run.finished_at:
-            elapsed = (st.run.finished_at - st.run.started_at).total_seconds()
+        if st.run.started_at and st.run.state != "waiting":
+            # While rendering, the rate so far; once finished, over the whole run.
+            elapsed = ((st.run.finished_at or db.utcnow()) - st.run.started_at).total_seconds()
     if as_json:
         console.print_json(json.dumps(info, ensure_ascii=False))
         return
