@@ -11,11 +11,9 @@ import argparse
 import os
 import statistics
 import time
-import uuid
 from datetime import date
 
 from sqlalchemy import Engine, func, select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from audiences.models import Unit, Worker
@@ -142,22 +140,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--explain", action="store_true")
     args = parser.parse_args()
-    admin = db.make_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"outreach_bench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = None
-    try:
-        engine = db.make_engine(make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False))
+    with db.scratch_database(ADMIN_URL, prefix="outreach_bench_audience") as url:
+        engine = db.get_engine(url)
         db.upgrade(engine)
         build(engine, args.workers)
         measure(engine, args.repeats, args.explain)
-    finally:
-        if engine is not None:
-            engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 if __name__ == "__main__":

@@ -10,11 +10,7 @@ import argparse
 import os
 import resource
 import time
-import uuid
 from pathlib import Path
-
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from audiences.importer import import_registry
 from audiences.sample import write_sample
@@ -46,14 +42,9 @@ def main() -> None:
     size_mb = path.stat().st_size / 1e6
     print(f"file: {path} ({size_mb:.0f} MB), peak memory before import: {peak_mb():.0f} MB")
 
-    admin = db.make_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"outreach_bench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = db.make_engine(make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False))
-    try:
+    with db.scratch_database(ADMIN_URL, prefix="outreach_bench_import") as url:
+        engine = db.get_engine(url)
         db.upgrade(engine)
-        db.ensure_schema(engine)
         started = time.perf_counter()
         with db.session_scope(engine) as session:
             summary = import_registry(session=session, path=path)
@@ -72,11 +63,6 @@ def main() -> None:
             f"(inserted {again.inserted}, updated {again.updated}, unchanged {again.unchanged}); "
             f"peak memory {peak_mb():.0f} MB"
         )
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 if __name__ == "__main__":

@@ -10,11 +10,9 @@ from __future__ import annotations
 import argparse
 import os
 import time
-import uuid
 from datetime import UTC, date, datetime
 
 from sqlalchemy import Engine, func, select, text
-from sqlalchemy.engine import make_url
 
 from outreach import db
 from outreach.campaigns.models import Campaign
@@ -106,13 +104,9 @@ def main() -> None:
     parser.add_argument("--pieces", type=int, default=1_000_000)
     parser.add_argument("--chunk", type=int, default=5000)
     args = parser.parse_args()
-    base = make_url(os.environ.get("OUTREACH_DATABASE_URL", DEFAULT_URL))
-    admin = db.make_engine(base.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
-    name = f"outreach_bench_ledger_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = db.make_engine(base.set(database=name).render_as_string(hide_password=False))
-    try:
+    admin_url = os.environ.get("OUTREACH_DATABASE_URL", DEFAULT_URL)
+    with db.scratch_database(admin_url, prefix="outreach_bench_ledger") as url:
+        engine = db.get_engine(url)
         db.upgrade(engine)
         t0 = time.perf_counter()
         run_id, ids = seed(engine, args.pieces)
@@ -142,11 +136,6 @@ def main() -> None:
         )
         if not ok or again:
             raise SystemExit(1)
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,7 +26,6 @@ from pathlib import Path
 
 import redis
 from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
 
 ADMIN_URL = os.environ.get("OUTREACH_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("OUTREACH_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
@@ -56,7 +56,6 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=12_000, help="workers in the registry (about half women)")
     parser.add_argument("--concurrency", type=int, default=2, help="Celery worker processes")
     parser.add_argument("--batch-size", type=int, default=1000)
-    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     parser.add_argument(
         "--expression",
         default=None,
@@ -66,11 +65,14 @@ def main() -> None:
 
     from outreach import db
 
-    name = f"outreach_bench_run_{uuid.uuid4().hex[:8]}"
-    admin = db.make_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    with db.scratch_database(ADMIN_URL, prefix="outreach_bench_run") as url:
+        bench(args, url)
+
+
+def bench(args: argparse.Namespace, url: str) -> None:
+    """Imports the registry, sets up the campaign, starts the workers and times the run."""
+    from outreach import db
+
     work = Path(tempfile.mkdtemp(prefix="outreach-bench-run-"))
     env = {
         **os.environ,
@@ -221,10 +223,7 @@ def main() -> None:
             workers.wait(timeout=60)
         client.flushdb()
         db.dispose_engines()
-        if not args.keep:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            subprocess.run(["rm", "-rf", str(work)], check=False)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

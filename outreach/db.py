@@ -175,3 +175,23 @@ def ensure_schema(engine: Engine | None = None) -> Engine:
         f"The database {engine.url.render_as_string(hide_password=True)} {state}. "
         "Run `outreach db upgrade` first."
     )
+
+
+@contextmanager
+def scratch_database(admin_url: str, *, prefix: str = "outreach_scratch") -> Iterator[str]:
+    """A new, empty PostgreSQL database for tests and benchmarks, dropped afterwards; yields its URL."""
+    import uuid
+
+    from sqlalchemy import text
+
+    admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        dispose_engines()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

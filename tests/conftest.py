@@ -9,13 +9,11 @@ interrupted imports) use `committed_engine`, whose tables are emptied afterwards
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from outreach import db
@@ -45,17 +43,8 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         path = tmp_path_factory.mktemp("db") / "outreach.db"
         yield f"sqlite:///{path}"
         return
-    admin = db.make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"outreach_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        db.dispose_engines()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with db.scratch_database(PG_ADMIN_URL, prefix="outreach_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
