@@ -12,15 +12,18 @@ from __future__ import annotations
 import csv
 import hashlib
 import operator
+import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, Table, any_, bindparam, insert, select, text, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -29,7 +32,7 @@ from audiences.columns import ALL_COLUMNS, YES_NO_COLUMNS, HeaderMap, resolve_he
 from audiences.models import RegistryImport, Unit, Worker
 from audiences.normalise import Malformed
 from audiences.reader import open_registry_file
-from outreach.db import utcnow
+from outreach.db import Base, utcnow
 from outreach.spreadsheet import safe_cell
 
 CHUNK_ROWS = 5000
@@ -167,6 +170,35 @@ _MAX = {
 }
 
 
+MEMO_SIZE = 50_000
+
+
+@lru_cache(maxsize=8)
+def _copy_types(table: str, columns: tuple[str, ...]) -> list[str]:
+    """PostgreSQL type names of a table's columns, as binary COPY needs them ('varchar', 'int2', ...)."""
+    dialect = postgresql.dialect()
+    sql_table = Base.metadata.tables[table]
+    return [re.sub(r"\(.*\)", "", sql_table.c[c].type.compile(dialect=dialect)).lower() for c in columns]
+# Rows written before the first ANALYZE during an import; then each time the count doubles.
+ANALYZE_FIRST_AFTER = 20_000
+
+
+def _memo(func: Callable[[str], Any]) -> Callable[[str], Any]:
+    """func with its results remembered per cell text (up to MEMO_SIZE); Malformed is raised each time."""
+    cache: dict[str, Any] = {}
+
+    def convert(value: str) -> Any:
+        try:
+            return cache[value]
+        except KeyError:
+            result = func(value)
+            if len(cache) < MEMO_SIZE:
+                cache[value] = result
+            return result
+
+    return convert
+
+
 class _RowParser:
     """Turns the cells of one row into unit and worker values, or a _RowError naming the column."""
 
@@ -179,16 +211,18 @@ class _RowParser:
             if i is not None
         }
         self.today = date.today()
+        # Columns whose values repeat down a sheet (是/否, 女/男, birth years, categories, postcodes, common
+        # names) are normalised once per distinct value; mobiles, worker numbers and addresses are not.
         converters: dict[str, Callable[[str], Any]] = {
-            "name": self._name,
-            "gender": normalise.gender,
-            "birth": self._birth,
+            "name": _memo(self._name),
+            "gender": _memo(normalise.gender),
+            "birth": _memo(self._birth),
             "worker_no": self._worker_no,
-            "category": self._category,
+            "category": _memo(self._category),
             "mobile": normalise.mobile,
             "home_address": self._home_address,
-            "home_postcode": normalise.postcode,
-        } | {flag: normalise.flag for flag in YES_NO_COLUMNS}
+            "home_postcode": _memo(normalise.postcode),
+        } | {flag: _memo(normalise.flag) for flag in YES_NO_COLUMNS}
         # Only the columns the file has are parsed; the others keep these defaults.
         self.worker_specs = [(c, self.positions[c], f) for c, f in converters.items() if c in self.positions]
         self.unit_positions = [self.positions.get(c, 1 << 30) for c in _UNIT_SOURCE.values()]
@@ -316,6 +350,11 @@ class _Importer:
         self.postgres = session.get_bind().dialect.name == "postgresql"
         self.copier: ThreadPoolExecutor | None = None
         self.pending_copy: Future[None] | None = None
+        self.next_analyze = ANALYZE_FIRST_AFTER
+        # Key -> id of the workers this import inserted, kept only when the registry had no workers before it
+        # (a first load): then no lookup in the database is needed to tell new from known.
+        registry_empty = session.scalar(select(_WORKERS.c.id).limit(1)) is None
+        self.fresh_keys: dict[str, int] | None = {} if registry_empty else None
 
     def reject(self, line: int, column: str, reason: str, cells: list[str]) -> None:
         rejection = Rejection(line=line, column=column, reason=reason)
@@ -415,6 +454,24 @@ class _Importer:
         self._flush_units({p.unit_key for p in accepted})
         if parser.has_workers:
             self._workers(accepted, parser)
+        self._refresh_statistics()
+
+    def _refresh_statistics(self) -> None:
+        """ANALYZE the tables each time this import has doubled what they held (PostgreSQL).
+
+        Statistics taken when the registry was small would make the planner look keys up by scanning the
+        whole table, chunk after chunk (quadratic). ANALYZE inside the import's transaction sees its rows.
+        """
+        if not self.postgres:
+            return
+        written = self.summary.inserted + self.summary.units_inserted
+        if written < self.next_analyze:
+            return
+        self.wait_copy()
+        # A first load never looks workers up in the database (fresh_keys), so only units need it then.
+        for table in ("units",) if self.fresh_keys is not None else ("units", "workers"):
+            self.session.execute(text(f"ANALYZE {table}"))
+        self.next_analyze = 2 * max(written, self.next_analyze)
 
     def _workers(self, accepted: list[_Parsed], parser: _RowParser) -> None:
         by_key: dict[str, tuple[_Parsed, dict[str, Any], str]] = {}
@@ -433,14 +490,19 @@ class _Importer:
             by_key[key] = (p, values, row_hash(values))
         if not by_key:
             return
-        stored = {
-            row.key: (row.id, row.row_hash)
-            for row in self.session.execute(
-                select(_WORKERS.c.key, _WORKERS.c.id, _WORKERS.c.row_hash).where(
-                    self._key_in(_WORKERS, list(by_key))
+        if self.fresh_keys is not None:
+            # Loading an empty registry: only this import's own rows can match, and they are all in memory.
+            fresh = self.fresh_keys
+            stored = {key: (fresh[key], "") for key in by_key if key in fresh}
+        else:
+            stored = {
+                row.key: (row.id, row.row_hash)
+                for row in self.session.execute(
+                    select(_WORKERS.c.key, _WORKERS.c.id, _WORKERS.c.row_hash).where(
+                        self._key_in(_WORKERS, list(by_key))
+                    )
                 )
-            )
-        }
+            }
         now = utcnow()
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
@@ -478,6 +540,8 @@ class _Importer:
                 ids = self._insert_workers(inserts)
             for worker_id, row in zip(ids, inserts, strict=True):
                 self.seen_workers[worker_id] = lines_by_key[row["key"]]
+                if self.fresh_keys is not None:
+                    self.fresh_keys[row["key"]] = worker_id
             self.summary.inserted += len(inserts)
 
     def _key_in(self, table: Table, keys: list[str]) -> ColumnElement[bool]:
@@ -509,10 +573,14 @@ class _Importer:
         )
         driver = connection.connection.driver_connection
         assert driver is not None
-        statement = f"COPY {table} (id, {', '.join(columns)}) FROM STDIN"
+        # Binary COPY with the columns' types given: psycopg then formats each value in C (about 3x faster
+        # than text COPY, which matters because the formatting holds the GIL the parser needs).
+        statement = f"COPY {table} (id, {', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+        types = _copy_types(table, ("id", *columns))
 
         def copy_rows() -> None:
             with driver.cursor() as cursor, cursor.copy(statement) as copy:
+                copy.set_types(types)
                 for row_id, row in zip(ids, rows, strict=True):
                     copy.write_row((row_id, *(row[c] for c in columns)))
 
