@@ -10,9 +10,13 @@ as it was once the caller rolls back; `strict` rolls back a savepoint itself whe
 from __future__ import annotations
 
 import csv
+import gc
 import hashlib
 import operator
+import pickle
 import re
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
@@ -20,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import ColumnElement, String, Table, any_, bindparam, insert, select, text, update
 from sqlalchemy.dialects import postgresql
@@ -33,9 +37,12 @@ from audiences.models import RegistryImport, Unit, Worker
 from audiences.normalise import Malformed
 from audiences.reader import open_registry_file
 from outreach.db import Base, utcnow
+from outreach.errors import ImportFileError
 from outreach.spreadsheet import safe_cell
 
 CHUNK_ROWS = 5000
+# Files at least this big are read and parsed in a child process (about 25,000 worker rows).
+PARSE_IN_CHILD_BYTES = 5_000_000
 # Distinct unit cell sets remembered while parsing; a registry rarely has more units than this.
 UNIT_CACHE_SIZE = 100_000
 # The summary keeps this many rejections in memory; the rejects file gets all of them.
@@ -176,9 +183,11 @@ MEMO_SIZE = 50_000
 @lru_cache(maxsize=8)
 def _copy_types(table: str, columns: tuple[str, ...]) -> list[str]:
     """PostgreSQL type names of a table's columns, as binary COPY needs them ('varchar', 'int2', ...)."""
-    dialect = postgresql.dialect()
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
     sql_table = Base.metadata.tables[table]
     return [re.sub(r"\(.*\)", "", sql_table.c[c].type.compile(dialect=dialect)).lower() for c in columns]
+
+
 # Rows written before the first ANALYZE during an import; then each time the count doubles.
 ANALYZE_FIRST_AFTER = 20_000
 
@@ -432,14 +441,11 @@ class _Importer:
             )
             self.session.connection().execute(statement, params)
 
-    def chunk(self, parser: _RowParser, rows: list[tuple[int, list[str]]]) -> None:
-        """Imports one chunk of rows."""
-        parsed: list[_Parsed] = []
-        for line, cells in rows:
-            try:
-                parsed.append(parser.parse(line, cells))
-            except _RowError as exc:
-                self.reject(line, exc.column, exc.reason, cells)
+    def chunk(self, parser: _RowParser, chunk: ParsedChunk) -> None:
+        """Imports one parsed chunk of rows."""
+        for line, column, reason, cells in chunk.errors:
+            self.reject(line, column, reason, cells)
+        parsed = chunk.parsed
         self.wait_copy()
         self._load_units({p.unit_key for p in parsed})
         accepted: list[_Parsed] = []
@@ -652,7 +658,8 @@ def import_registry(
             with _rejects_writer(rejects, registry.header) as sink:
                 importer = _Importer(session, summary, sink)
                 try:
-                    _run_chunks(importer, parser, registry.rows, headers.width, summary, progress)
+                    with _parsed_chunks(path, parser, registry.rows, headers.width) as chunks:
+                        _run_chunks(importer, parser, chunks, summary, progress)
                 except BaseException:
                     with suppress(Exception):
                         importer.close()
@@ -687,41 +694,121 @@ def import_registry(
     return summary
 
 
-def _note_headerless(summary: ImportSummary, cells: list[str], width: int) -> None:
-    for index in range(width, len(cells)):
-        label = f"column {index + 1} (no header)"
-        if cells[index].strip() and label not in summary.unknown_columns:
-            summary.unknown_columns.append(label)
+@dataclass
+class ParsedChunk:
+    """A chunk of rows as the parser left it: parsed rows, rows it refused, headerless columns seen."""
+
+    rows: int
+    parsed: list[_Parsed]
+    errors: list[tuple[int, str, str, list[str]]]
+    headerless: list[str]
+
+
+def _parse_stream(
+    parser: _RowParser, rows: Iterator[tuple[int, list[str]]], width: int, chunk_rows: int
+) -> Iterator[ParsedChunk]:
+    """Parses rows into chunks of chunk_rows."""
+    chunk = ParsedChunk(0, [], [], [])
+    for line, cells in rows:
+        if len(cells) > width:
+            for i in range(width, len(cells)):
+                label = f"column {i + 1} (no header)"
+                if cells[i].strip() and label not in chunk.headerless:
+                    chunk.headerless.append(label)
+        chunk.rows += 1
+        try:
+            chunk.parsed.append(parser.parse(line, cells))
+        except _RowError as exc:
+            chunk.errors.append((line, exc.column, exc.reason, cells))
+        if chunk.rows >= chunk_rows:
+            yield chunk
+            chunk = ParsedChunk(0, [], [], [])
+    if chunk.rows:
+        yield chunk
+
+
+def _parse_in_child(path: Path, chunk_rows: int, out: BinaryIO) -> None:
+    """The child process's work: read and parse the file, writing pickled chunks, then None or the error."""
+    try:
+        with open_registry_file(path) as registry:
+            headers = resolve_headers(registry.header, where=path.name)
+            parser = _RowParser(headers, registry.header)
+            for chunk in _parse_stream(parser, registry.rows, headers.width, chunk_rows):
+                pickle.dump(chunk, out, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump(None, out)
+    except Exception as exc:  # the parent raises it as its own
+        pickle.dump(exc, out)
+    out.flush()
+
+
+@contextmanager
+def _parsed_chunks(
+    path: Path, parser: _RowParser, rows: Iterator[tuple[int, list[str]]], width: int
+) -> Iterator[Iterator[ParsedChunk]]:
+    """The file's parsed chunks: from a child process for big files, so that reading and parsing (Python)
+    run on one core while this process and PostgreSQL write on the other; in this process for small ones.
+
+    The child is a plain subprocess (not multiprocessing), so this works from any program, a Celery worker's
+    daemonic pool process included; the pipe's small buffer keeps it only a little ahead.
+    """
+    if path.stat().st_size < PARSE_IN_CHILD_BYTES:
+        yield _parse_stream(parser, rows, width, CHUNK_ROWS)
+        return
+    child = subprocess.Popen(  # noqa: S603 - our own module, with a path we were given
+        [sys.executable, "-m", "audiences.importer", str(path), str(CHUNK_ROWS)], stdout=subprocess.PIPE
+    )
+    assert child.stdout is not None
+    stream = child.stdout
+
+    def received() -> Iterator[ParsedChunk]:
+        while True:
+            try:
+                item = pickle.load(stream)  # noqa: S301 - written by our own child process
+            except EOFError:
+                raise ImportFileError(f"{path.name}: the parsing process stopped unexpectedly") from None
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    try:
+        yield received()
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait()
+        stream.close()
 
 
 def _run_chunks(
     importer: _Importer,
     parser: _RowParser,
-    rows: Iterator[tuple[int, list[str]]],
-    width: int,
+    chunks: Iterator[ParsedChunk],
     summary: ImportSummary,
     progress: Callable[[int], None] | None,
 ) -> None:
-    chunk: list[tuple[int, list[str]]] = []
-    for line, cells in rows:
-        if len(cells) > width and any(c.strip() for c in cells[width:]):
-            _note_headerless(summary, cells, width)
-        chunk.append((line, cells))
-        if len(chunk) >= CHUNK_ROWS:
-            _run_chunk(importer, parser, chunk, summary, progress)
-            chunk = []
-    if chunk:
-        _run_chunk(importer, parser, chunk, summary, progress)
+    # The import makes millions of small, long-lived objects and no reference cycles: the cyclic garbage
+    # collector would only walk them again and again (about 6% of the time).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for chunk in chunks:
+            for label in chunk.headerless:
+                if label not in summary.unknown_columns:
+                    summary.unknown_columns.append(label)
+            importer.chunk(parser, chunk)
+            summary.rows += chunk.rows
+            if progress is not None:
+                progress(summary.rows)
+    finally:
+        if collecting:
+            gc.enable()
 
 
-def _run_chunk(
-    importer: _Importer,
-    parser: _RowParser,
-    chunk: list[tuple[int, list[str]]],
-    summary: ImportSummary,
-    progress: Callable[[int], None] | None,
-) -> None:
-    importer.chunk(parser, chunk)
-    summary.rows += len(chunk)
-    if progress is not None:
-        progress(summary.rows)
+if __name__ == "__main__":
+    # The parsing child of a big import (see _parsed_chunks). It runs the module imported under its own name,
+    # so that what it pickles names audiences.importer's classes, not __main__'s.
+    from audiences import importer
+
+    importer._parse_in_child(Path(sys.argv[1]), int(sys.argv[2]), sys.stdout.buffer)
