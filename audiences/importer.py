@@ -10,7 +10,6 @@ as it was once the caller rolls back; `strict` rolls back a savepoint itself whe
 from __future__ import annotations
 
 import csv
-import gc
 import hashlib
 import operator
 import pickle
@@ -36,6 +35,7 @@ from audiences.columns import ALL_COLUMNS, YES_NO_COLUMNS, HeaderMap, resolve_he
 from audiences.models import RegistryImport, Unit, Worker
 from audiences.normalise import Malformed
 from audiences.reader import open_registry_file
+from outreach.bulk import collector_paused
 from outreach.db import Base, utcnow
 from outreach.errors import ImportFileError
 from outreach.spreadsheet import safe_cell
@@ -788,11 +788,7 @@ def _run_chunks(
     summary: ImportSummary,
     progress: Callable[[int], None] | None,
 ) -> None:
-    # The import makes millions of small, long-lived objects and no reference cycles: the cyclic garbage
-    # collector would only walk them again and again (about 6% of the time).
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         for chunk in chunks:
             for label in chunk.headerless:
                 if label not in summary.unknown_columns:
@@ -801,9 +797,6 @@ def _run_chunks(
             summary.rows += chunk.rows
             if progress is not None:
                 progress(summary.rows)
-    finally:
-        if collecting:
-            gc.enable()
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from reportlab import rl_config
 from reportlab.pdfbase.pdfdoc import PDFObject, PDFObjectReference, PDFResourceDictionary
 from reportlab.pdfgen.canvas import Canvas
 
+from outreach.bulk import collector_paused
 from outreach.errors import KitError
 from outreach.render.draw import BLEED_MM, Page, mm
 from outreach.render.elements import (
@@ -149,6 +150,18 @@ def render_letters(
     """Writes one envelope PDF and one letter PDF; a piece that cannot be drawn is skipped and reported."""
     if kit.channel != "letter":
         raise KitError(f"kit {kit.name}: is an {kit.channel} kit, not a letter kit")
+    with collector_paused():
+        return _render_letters(kit, recipients, envelopes=envelopes, letters=letters, context=context)
+
+
+def _render_letters(
+    kit: Kit,
+    recipients: Sequence[Recipient],
+    *,
+    envelopes: Path,
+    letters: Path,
+    context: Mapping[str, object] | None,
+) -> RenderResult:
     base = base_variables(kit.title, kit.sender, kit.variables, context)
     env_page = Page(*kit.envelope_mm)
     let_page = Page(*kit.paper_mm)

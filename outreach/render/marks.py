@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from reportlab.graphics.barcode.code128 import Code128
 
 from outreach.render.draw import BLEED_MM, Page, mm
@@ -67,16 +69,17 @@ def fold_marks(page: Page, envelope: str) -> str:
     return "\n".join(ops)
 
 
-def code128_modules(value: str) -> list[int]:
-    """Bar and space widths in modules, starting with a bar (ReportLab's Code 128 encoder, auto subsets)."""
+@lru_cache(maxsize=8)
+def code128_modules(value: str) -> tuple[int, ...]:
+    """Bar and space widths in modules, starting with a bar (ReportLab's Code 128 encoder, auto subsets).
+
+    Cached: a piece's envelope and letter pages print the same number, one after the other.
+    """
     bc = Code128(value, quiet=0)
     bc.validate()
     bc.encode()
     bc.decompose()
-    widths: list[int] = []
-    for ch in bc.decomposed:
-        widths.append(ord(ch.lower()) - ord("a") + 1)
-    return widths
+    return tuple(ord(ch.lower()) - ord("a") + 1 for ch in bc.decomposed)
 
 
 def code128_width_mm(value: str, module_mm: float = MIN_MODULE_MM) -> float:
