@@ -69,6 +69,21 @@ def _run_rows(st: Statement) -> list[tuple[str, ...]]:
     ]
 
 
+def _total_row(st: Statement) -> tuple[str, ...]:
+    """The runs table's total line."""
+    return (
+        "合计 Total",
+        "",
+        f"{sum(r.pieces for r in st.runs):,}",
+        f"{sum(r.units for r in st.runs):,}",
+        format_fen(st.list_fen),
+        format_fen(st.waived_fen),
+        format_fen(st.net_fen),
+        f"{sum(r.refunded_pieces for r in st.runs):,}",
+        format_fen(st.refunded_fen),
+    )
+
+
 def rich_statement(st: Statement) -> Group:
     """The statement as Rich tables for the terminal."""
     summary = Table(title=f"费用对账单 Statement: {_title(st)}", show_header=False, title_justify="left")
@@ -81,18 +96,7 @@ def rich_statement(st: Statement) -> Group:
         runs.add_column(head.replace("\n", " "), justify="left" if i < 2 else "right")
     for row in _run_rows(st):
         runs.add_row(*row)
-    runs.add_row(
-        "合计 Total",
-        "",
-        f"{sum(r.pieces for r in st.runs):,}",
-        f"{sum(r.units for r in st.runs):,}",
-        format_fen(st.list_fen),
-        format_fen(st.waived_fen),
-        format_fen(st.net_fen),
-        f"{sum(r.refunded_pieces for r in st.runs):,}",
-        format_fen(st.refunded_fen),
-        style="bold",
-    )
+    runs.add_row(*_total_row(st), style="bold")
     parts: list[Table] = [summary, runs]
     if st.adjustments:
         adj = Table(title="调整 Adjustments", title_justify="left")
@@ -270,19 +274,7 @@ def write_statement_pdf(st: Statement, path: Path, *, generated: datetime | None
     story.append(table(list(summary), [110 * mm, 50 * mm], right=range(1, 2)))
     story.append(Paragraph("运行明细 Runs", head_style))
     run_rows: list[Sequence[object]] = [RUN_HEADER, *_run_rows(st)]
-    run_rows.append(
-        (
-            "合计 Total",
-            "",
-            f"{sum(r.pieces for r in st.runs):,}",
-            f"{sum(r.units for r in st.runs):,}",
-            format_fen(st.list_fen),
-            format_fen(st.waived_fen),
-            format_fen(st.net_fen),
-            f"{sum(r.refunded_pieces for r in st.runs):,}",
-            format_fen(st.refunded_fen),
-        )
-    )
+    run_rows.append(_total_row(st))
     widths = [w * mm for w in (17, 17, 16, 20, 24, 22, 24, 17, 20)]
     story.append(table(run_rows, widths, right=range(2, 9), total=True))
     if st.adjustments:
