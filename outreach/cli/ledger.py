@@ -194,6 +194,24 @@ def rates_list(code: str = typer.Argument(None, help="Only this code.")) -> None
         console.print(_card_table(cards, "费率 Rate cards"))
 
 
+@app.command("adjust")
+def adjust_cmd(
+    campaign: str = typer.Argument(..., help="Campaign name."),
+    amount_yuan: str = typer.Option(..., "--amount", help="Yuan: positive adds a cost, negative a credit."),
+    reason: str = typer.Option(..., "--reason", help="Why (required; kept with the entry)."),
+    period: str = typer.Option(None, "--period", help="2027-Q1 (default: this quarter)."),
+) -> None:
+    """Books a finance adjustment: a new ledger entry, never an edit of an old one."""
+    fen = parse_yuan(amount_yuan, allow_negative=True, what="adjustment")
+    with db.session_scope(_engine()) as session:
+        camp = service.campaign_by_name(session=session, name=campaign)
+        entry = service.adjust(
+            session=session, campaign_id=camp.id, amount_fen=fen, reason=reason, period=period
+        )
+        booked = entry.period
+    console.print(f"adjustment of {format_fen(fen)} booked to {camp.name} {booked}: {reason}")
+
+
 @app.command("statement")
 def statement_cmd(
     campaign: str = typer.Argument(..., help="Campaign name."),

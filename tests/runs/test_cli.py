@@ -62,6 +62,10 @@ def test_plan_approve_run_and_report(committed_engine: Engine) -> None:
         (batch_id,) = session.scalars(select(Batch.id).where(Batch.run_id == int(run_id))).all()
     assert "mailed" in invoke("batch", "report", str(batch_id), "mailed")
     assert "nothing to do" in invoke("run", "resume", run_id)
+    out = invoke(
+        "ledger", "adjust", "俏佳人", "--amount", "-1.50", "--reason", "少印一件", "--period", "2027-Q1"
+    )
+    assert "-¥1.50" in out and "2027-Q1" in out
 
 
 def test_errors_are_one_clear_line_not_a_traceback(engine: Engine) -> None:
