@@ -195,3 +195,30 @@ def test_an_sms_run_writes_gateway_batches_and_charges_parts(committed_engine: E
     assert rows[0]["mobile"].startswith("139") and int(rows[0]["parts"]) >= 1
     ticket = json.loads((root / str(batches[0].files["ticket.json"]["key"])).read_text(encoding="utf-8"))
     assert ticket["send_window"].startswith("08:00-21:00")
+
+
+def test_local_processes_render_the_same_files_as_one(committed_engine: Engine) -> None:
+    world = committed_world(committed_engine, women=30, batch_size=10)
+    run_id = start(committed_engine, world.campaign)
+    run_locally(run_id, processes=2)
+    parallel = files_of(committed_engine, run_id)
+    with Session(committed_engine) as session:
+        assert runs.status(session=session, run_id=run_id).rendered == 30
+        run = session.get(Run, run_id)
+        assert run is not None and run.state == "done"
+        # Rendering a batch again in this process gives the bytes the child processes wrote.
+        campaign = session.get(runs.Campaign, run.campaign_id)
+        assert campaign is not None
+        kit = runs.load_kit_cached(campaign.kit)
+        out = get_settings().data_dir / "again"
+        out.mkdir(exist_ok=True)
+        recipients = [runs.recipient(p) for p in runs.batch_pieces(session=session, run=run, batch_seq=2)]
+        runs.render_letters(
+            kit,
+            recipients,
+            envelopes=out / "e.pdf",
+            letters=out / "l.pdf",
+            context=runs.render_context(campaign, run),
+        )
+    key = f"run-{run_id:06d}/batch-0002/envelopes.pdf"
+    assert parallel[key] == hashlib.sha256((out / "e.pdf").read_bytes()).hexdigest()

@@ -202,3 +202,25 @@ def test_a_worker_killed_mid_run_loses_and_doubles_nothing(
     assert dispatch(broker, run_id) == 0
     with Session(committed_engine) as session:
         assert ledger.balance(session=session, run_id=run_id) == entries
+
+
+def test_the_cli_hands_a_run_to_the_workers_and_waits(
+    committed_engine: Engine, broker: dict[str, str], tmp_path: Path
+) -> None:
+    world = committed_world(committed_engine, women=25, batch_size=10)
+    worker = start_worker(broker, tmp_path)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "outreach", "run", "start", world.campaign, "--period", "2027-Q1"],
+            env=broker,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+    finally:
+        stop(worker)
+    assert proc.returncode == 0, proc.stderr
+    assert "queued for the workers" in proc.stdout and "done" in proc.stdout
+    with Session(committed_engine) as session:
+        run_id = session.scalars(select(Run.id)).one()
+    check_run(committed_engine, run_id, 25)
