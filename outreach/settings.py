@@ -11,8 +11,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_DATA_DIR = Path("outreach-data")
 DEFAULT_SMS_OPT_OUT = "拒收请回复R"
 DEFAULT_RETENTION_DAYS = 90
-DEFAULT_BATCH_SIZE = 1000
-DEFAULT_CHUNK_SIZE = 500
 
 
 class Settings(BaseSettings):
@@ -46,7 +44,6 @@ class Settings(BaseSettings):
     sms_send_start_hour: int = 8
     sms_send_end_hour: int = 21
     retention_days: int = DEFAULT_RETENTION_DAYS
-    chunk_size: int = DEFAULT_CHUNK_SIZE
     quarter_start_day: int = Field(default=1, ge=1, le=28, description="Day of the quarter's first month.")
     quarter_start_hour: int = Field(default=8, ge=0, le=23)
     timezone: str = "Asia/Shanghai"

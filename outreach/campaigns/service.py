@@ -19,11 +19,6 @@ from outreach.render import kit_digest, load_kit, resolve_kit_path
 DEFAULT_BATCH_SIZE = 1000
 
 
-def get(*, session: Session, campaign_id: int) -> Campaign | None:
-    """Gets a campaign by id."""
-    return session.get(Campaign, campaign_id)
-
-
 def get_by_name(*, session: Session, name: str) -> Campaign:
     """Gets a campaign by name; NotFound names the ones that exist."""
     campaign = session.scalar(select(Campaign).where(Campaign.name == name))
