@@ -685,6 +685,7 @@ def import_registry(
         unchanged=summary.unchanged,
         rejected=summary.rejected,
         units_inserted=summary.units_inserted,
+        units_updated=summary.units_updated,
         started_at=started,
         finished_at=utcnow(),
     )
