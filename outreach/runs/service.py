@@ -7,6 +7,7 @@ rendered is done; a retried or redelivered batch renders the same bytes again an
 
 from __future__ import annotations
 
+import csv
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,7 +26,15 @@ from outreach.db import utcnow
 from outreach.errors import InputError, NotFound, StateError
 from outreach.ledger import service as ledger
 from outreach.periods import parse_quarter
-from outreach.render import Kit, Recipient, load_kit_cached, render_letters, render_sms, sms_parts
+from outreach.render import (
+    Kit,
+    Recipient,
+    SmsMessage,
+    load_kit_cached,
+    render_letters,
+    render_sms,
+    sms_parts,
+)
 from outreach.runs.batchfiles import batch_key, batch_range, write_batch_files
 from outreach.runs.models import Batch, Piece, Run, piece_number
 from outreach.settings import get_settings
@@ -242,15 +251,13 @@ def render_batch(*, session: Session, run_id: int, batch_seq: int, storage: Stor
     return outcome
 
 
-def write_gateway_csv(path: Path, messages: Sequence[object]) -> None:
+def write_gateway_csv(path: Path, messages: Sequence[SmsMessage]) -> None:
     """Writes an SMS gateway upload: one row per message, number and text (UTF-8, header row)."""
-    import csv
-
     with path.open("w", newline="", encoding="utf-8") as f:
         out = csv.writer(f)
         out.writerow(["mobile", "content", "parts", "piece"])
         for m in messages:
-            out.writerow([m.mobile, m.text, m.parts, m.number])  # type: ignore[attr-defined]
+            out.writerow([m.mobile, m.text, m.parts, m.number])
 
 
 def pending_batches(*, session: Session, run: Run) -> list[int]:
