@@ -62,6 +62,9 @@ def start(*, session: Session, campaign: Campaign, period: str, today: date | No
     raised and nothing is stored.
     """
     period = str(parse_quarter(period))
+    # Two starts of one campaign (the schedule and a planner, say) take turns here: the second one then finds
+    # the first one's run instead of failing on the one-run-per-period constraint.
+    session.execute(select(Campaign.id).where(Campaign.id == campaign.id).with_for_update())
     run = find(session=session, campaign=campaign, period=period)
     if run is not None and run.state != "waiting":
         return run

@@ -222,3 +222,28 @@ def test_local_processes_render_the_same_files_as_one(committed_engine: Engine) 
         )
     key = f"run-{run_id:06d}/batch-0002/envelopes.pdf"
     assert parallel[key] == hashlib.sha256((out / "e.pdf").read_bytes()).hexdigest()
+
+
+@pytest.mark.postgres
+def test_two_racing_starts_make_one_run(committed_engine: Engine) -> None:
+    import threading
+
+    world = committed_world(committed_engine, women=8)
+    ids: list[int] = []
+    barrier = threading.Barrier(2)
+
+    def racer() -> None:
+        with Session(committed_engine) as session, session.begin():
+            c = campaigns.get_by_name(session=session, name=world.campaign)
+            barrier.wait()
+            ids.append(runs.start(session=session, campaign=c, period="2027-Q1").id)
+
+    threads = [threading.Thread(target=racer) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(ids) == 2 and ids[0] == ids[1]
+    with Session(committed_engine) as session:
+        assert session.scalar(select(func.count()).select_from(Run)) == 1
+        assert session.scalar(select(func.count()).select_from(Piece)) == 8
