@@ -37,10 +37,17 @@ class Storage(Protocol):
 
 def sha256_of(stream: BinaryIO) -> str:
     """The SHA-256 of a stream, read in blocks."""
+    return digest_and_size(stream)[0]
+
+
+def digest_and_size(stream: BinaryIO) -> tuple[str, int]:
+    """The SHA-256 and the length in bytes of a stream, read in blocks."""
     digest = hashlib.sha256()
+    size = 0
     for block in iter(lambda: stream.read(1 << 20), b""):
         digest.update(block)
-    return digest.hexdigest()
+        size += len(block)
+    return digest.hexdigest(), size
 
 
 class LocalStorage:

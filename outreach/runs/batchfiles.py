@@ -6,7 +6,6 @@ Only what is printed leaves for the print shop: names, units, addresses, postcod
 
 from __future__ import annotations
 
-import hashlib
 import json
 import tempfile
 import zipfile
@@ -22,11 +21,13 @@ from outreach.render import Kit
 from outreach.runs.models import Batch, Piece, Run, piece_number
 from outreach.runs.ticket import JobTicket, write_ticket_pdf
 from outreach.spreadsheet import write_csv
-from outreach.storage import Storage, sha256_of
+from outreach.storage import Storage, digest_and_size
 
 MANIFEST_HEADER = ("sequence", "piece", "name", "unit", "address", "postcode", "pages", "file")
 # ZIP entries carry a fixed timestamp so the archive's bytes (and checksum) do not depend on the clock.
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+# What a batch records of each file: {"key": storage key, "sha256": hex digest, "bytes": size}.
+FileFacts = dict[str, object]
 
 
 def batch_range(run: Run, batch_seq: int) -> tuple[int, int]:
@@ -51,8 +52,12 @@ def write_batch_files(
     batch_seq: int,
     storage: Storage,
     make_zip: bool,
+    printed: dict[str, FileFacts] | None = None,
 ) -> None:
-    """Writes one rendered batch's manifest, ticket, checksums (and ZIP) and records the batch."""
+    """Writes one rendered batch's manifest, ticket, checksums (and ZIP) and records the batch.
+
+    `printed` describes the print files as the render task stored them; without it they are read back.
+    """
     first, last = batch_range(run, batch_seq)
     pieces = session.execute(
         select(
@@ -64,9 +69,10 @@ def write_batch_files(
     failed = (last - first + 1) - len(pieces)
     letter = kit.channel == "letter"
     print_files = ("envelopes.pdf", "letters.pdf") if letter else ("sms.csv",)
-    files: dict[str, dict[str, object]] = {}
+    files: dict[str, FileFacts] = dict(printed) if printed else {}
     for name in print_files:
-        files[name] = _describe(storage, batch_key(run, batch_seq, name))
+        if name not in files:
+            files[name] = _describe(storage, batch_key(run, batch_seq, name))
     with tempfile.TemporaryDirectory(prefix="outreach-batch-files-") as tmp_name:
         tmp = Path(tmp_name)
         if letter:
@@ -141,18 +147,20 @@ def write_batch_files(
     )
 
 
-def _describe(storage: Storage, key: str) -> dict[str, object]:
+def _describe(storage: Storage, key: str) -> FileFacts:
     with storage.open(key) as stream:
-        digest = hashlib.sha256()
-        size = 0
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-            size += len(block)
-    return {"key": key, "sha256": digest.hexdigest(), "bytes": size}
+        sha256, size = digest_and_size(stream)
+    return {"key": key, "sha256": sha256, "bytes": size}
 
 
-def _put(storage: Storage, run: Run, batch_seq: int, path: Path, files: dict[str, dict[str, object]]) -> None:
+def put_file(storage: Storage, run: Run, batch_seq: int, path: Path) -> FileFacts:
+    """Stores a local file among the batch's files; its key, SHA-256 and size (hashed locally)."""
     key = batch_key(run, batch_seq, path.name)
     storage.put(key, path)
     with path.open("rb") as f:
-        files[path.name] = {"key": key, "sha256": sha256_of(f), "bytes": path.stat().st_size}
+        sha256, size = digest_and_size(f)
+    return {"key": key, "sha256": sha256, "bytes": size}
+
+
+def _put(storage: Storage, run: Run, batch_seq: int, path: Path, files: dict[str, FileFacts]) -> None:
+    files[path.name] = put_file(storage, run, batch_seq, path)

@@ -35,7 +35,7 @@ from outreach.render import (
     render_sms,
     sms_parts,
 )
-from outreach.runs.batchfiles import batch_key, batch_range, write_batch_files
+from outreach.runs.batchfiles import batch_range, put_file, write_batch_files
 from outreach.runs.models import Batch, Piece, Run, piece_number
 from outreach.settings import get_settings
 from outreach.storage import Storage
@@ -212,8 +212,7 @@ def render_batch(*, session: Session, run_id: int, batch_seq: int, storage: Stor
         if kit.channel == "letter":
             envelopes, letters = Path(tmp) / "envelopes.pdf", Path(tmp) / "letters.pdf"
             result = render_letters(kit, recipients, envelopes=envelopes, letters=letters, context=context)
-            storage.put(batch_key(run, batch_seq, "envelopes.pdf"), envelopes)
-            storage.put(batch_key(run, batch_seq, "letters.pdf"), letters)
+            printed = {p.name: put_file(storage, run, batch_seq, p) for p in (envelopes, letters)}
             for ok in result.rendered:
                 states[by_number[ok.number].id] = ("rendered", None, ok.pages, None)
             for bad in result.failed:
@@ -222,7 +221,7 @@ def render_batch(*, session: Session, run_id: int, batch_seq: int, storage: Stor
             messages = render_sms(kit, recipients, context=context)
             path = Path(tmp) / "sms.csv"
             write_gateway_csv(path, [m for m in messages if m.error is None])
-            storage.put(batch_key(run, batch_seq, "sms.csv"), path)
+            printed = {path.name: put_file(storage, run, batch_seq, path)}
             for m in messages:
                 piece_id = by_number[m.number].id
                 states[piece_id] = (
@@ -250,6 +249,7 @@ def render_batch(*, session: Session, run_id: int, batch_seq: int, storage: Stor
         batch_seq=batch_seq,
         storage=storage,
         make_zip=get_settings().zip_batches,
+        printed=printed,
     )
     return outcome
 
