@@ -176,7 +176,8 @@ def test_a_whole_run_on_celery_workers(
 def test_a_worker_killed_mid_run_loses_and_doubles_nothing(
     committed_engine: Engine, broker: dict[str, str], tmp_path: Path
 ) -> None:
-    world = committed_world(committed_engine, women=400, batch_size=10)
+    pieces = 1500  # enough that the kill lands mid-run even when rendering is fast
+    world = committed_world(committed_engine, women=pieces, batch_size=10)
     run_id = start_run(committed_engine, world.campaign)
     worker = start_worker(broker, tmp_path)
     try:
@@ -188,14 +189,14 @@ def test_a_worker_killed_mid_run_loses_and_doubles_nothing(
     finally:
         stop(worker, signal.SIGKILL)
     state, done = counts(committed_engine, run_id)
-    assert state == "rendering" and done < 400, "the run finished before the kill; make it bigger"
+    assert state == "rendering" and done < pieces, "the run finished before the kill; make it bigger"
     # A new worker picks up the lost worker's unacknowledged tasks after the visibility timeout.
     worker = start_worker(broker, tmp_path)
     try:
         wait_done(committed_engine, run_id, timeout=180)
     finally:
         stop(worker)
-    check_run(committed_engine, run_id, 400)
+    check_run(committed_engine, run_id, pieces)
     # Resume on the finished run changes nothing.
     with Session(committed_engine) as session:
         entries = ledger.balance(session=session, run_id=run_id)
