@@ -46,7 +46,8 @@ class Settings(BaseSettings):
     retention_days: int = DEFAULT_RETENTION_DAYS
     quarter_start_day: int = Field(default=1, ge=1, le=28, description="Day of the quarter's first month.")
     quarter_start_hour: int = Field(default=8, ge=0, le=23)
-    timezone: str = "Asia/Shanghai"
+    timezone: str = Field(default="Asia/Shanghai", description="The union's time zone: dates and times people read.")
+    lang: str = Field(default="zh_CN", description="Language of messages: zh_CN (default) or en.")
 
     @property
     def resolved_database_url(self) -> str:
