@@ -1,8 +1,9 @@
 """Imports every table so that Base.metadata (and Alembic) sees the whole schema."""
 
 from audiences.models import Audience, RegistryImport, Suppression, Unit, Worker
+from outreach.accounts.models import Organisation
 from outreach.campaigns.models import Campaign
 from outreach.ledger.models import Budget, BudgetVersion, LedgerEntry, RateCard, RateCardFee  # noqa: F401
 from outreach.runs.models import Batch, Piece, Run
 
-__all__ = ["Audience", "Batch", "Campaign", "Piece", "RegistryImport", "Run", "Suppression", "Unit", "Worker"]
+__all__ = ["Audience", "Batch", "Campaign", "Organisation", "Piece", "RegistryImport", "Run", "Suppression", "Unit", "Worker"]
