@@ -13,7 +13,7 @@ ORGANISATION_KINDS = ("union", "printshop", "merchant")
 
 
 class Organisation(Base):
-    """An organisation that uses Outreach; accounts belong to one, and a print shop is one of kind printshop."""
+    """An organisation that uses Outreach; accounts belong to one; a print shop is one of kind printshop."""
 
     __tablename__ = "organisations"
 

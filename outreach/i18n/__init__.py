@@ -1,4 +1,4 @@
-"""The message catalogue shared by the CLI and the web pages: Simplified Chinese by default, English on request.
+"""The message catalogue shared by the CLI and the web pages: Simplified Chinese by default, or English.
 
 Messages are written in English in the code as `_("...")` (or marked `N_("...")` where they are defined before
 they are shown, such as state names) and translated when shown. The zh_CN translations are the gettext PO
