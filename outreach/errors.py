@@ -10,7 +10,9 @@ OutreachError                 anything Outreach refuses; the CLI prints it and e
 ├── Conflict                  the request clashes with stored state (HTTP 409)
 │   ├── BudgetExceeded        a reservation would overspend a budget
 │   └── StateError            an action not allowed in the current state (approve a cancelled campaign)
-└── SchemaMissing             the database has no (or an old) schema: run `outreach db upgrade`
+├── SchemaMissing             the database has no (or an old) schema: run `outreach db upgrade`
+└── StorageError              batch-file storage failed; `kind` says how (disk_full, read_only, permission,
+                              unavailable, other): retry, then stall the run naming the kind
 """
 
 from __future__ import annotations
@@ -82,3 +84,19 @@ class StateError(Conflict):
 
 class SchemaMissing(OutreachError):
     """The database schema is missing or older than this code."""
+
+
+class StorageError(OutreachError):
+    """Batch-file storage failed; `kind` is one of STORAGE_KINDS and says what a person must fix.
+
+    disk_full (ENOSPC/EDQUOT), read_only (EROFS), permission (EACCES/EPERM, S3 AccessDenied),
+    unavailable (the object store cannot be reached), other (anything else).
+    """
+
+    def __init__(self, message: str, *, kind: str, key: str = "") -> None:
+        self.kind = kind
+        self.key = key
+        super().__init__(message)
+
+
+STORAGE_KINDS = ("disk_full", "read_only", "permission", "unavailable", "other")
