@@ -5,18 +5,21 @@ from __future__ import annotations
 import sys
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from outreach.cli.output import err_console, safe
+from outreach.cli.usage import USAGE_EXIT, is_no_args_help, is_usage_error, localise_help, usage_message
 from outreach.errors import OutreachError
+from outreach.i18n import _
 
 app = typer.Typer(
     name="outreach",
-    help="Outreach: registry import, audiences, print-ready letters and SMS, campaign runs, the cost ledger.",
+    help=_(
+        "Outreach: registry import, audiences, print-ready letters and SMS, campaign runs, the cost ledger."
+    ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-err_console = Console(stderr=True)
 
 
 def _register() -> None:
@@ -38,23 +41,33 @@ _register()
 
 
 def main() -> None:
-    """Runs the CLI; an OutreachError becomes a clear message and exit status 1, never a traceback."""
+    """Runs the CLI: a refusal is one line, exit 1; a usage mistake one line, exit 2; never a traceback."""
+    localise_help()
     try:
         code = app(standalone_mode=False)
     except OutreachError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        _print_error(str(exc))
         sys.exit(1)
-    except typer.Abort:
-        err_console.print("aborted")
-        sys.exit(1)
+    except (typer.Abort, KeyboardInterrupt):
+        err_console.print(escape(_("aborted")))
+        sys.exit(130)
     except (typer.Exit, SystemExit) as exc:
         code = exc.exit_code if isinstance(exc, typer.Exit) else exc.code
         sys.exit(code if isinstance(code, int) else 0)
     except Exception as exc:
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+        if is_no_args_help(exc):
+            sys.exit(USAGE_EXIT)
+        if is_usage_error(exc):
+            err_console.print(
+                f"[bold red]{escape(_('error'))}:[/] {safe(usage_message(exc))}", soft_wrap=True
+            )
+            sys.exit(USAGE_EXIT)
+        if type(exc).__name__ == "Abort":
+            err_console.print(escape(_("aborted")))
+            sys.exit(130)
         raise
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _print_error(message: str) -> None:
+    err_console.print(f"[bold red]{escape(_('error'))}:[/] {safe(message)}", soft_wrap=True)
