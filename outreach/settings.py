@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     storage_url: str | None = Field(
         default=None, description="s3://bucket/prefix for batch files instead of batch_dir."
     )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="Endpoint of an S3-compatible store (MinIO, Ceph); unset means AWS."
+    )
+    s3_region: str | None = Field(default=None, description="Region of the S3 bucket.")
+    s3_access_key_id: str | None = Field(default=None, description="S3 key id; unset uses boto3's own chain.")
+    s3_secret_access_key: str | None = Field(default=None, description="S3 secret for s3_access_key_id.")
     fonts: list[Path] = Field(
         default_factory=list,
         description="TrueType/OpenType fonts tried first, in order, before system fonts.",
