@@ -19,7 +19,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from outreach.db import Base, UTCDateTime, utcnow
 
-RUN_STATES = ("waiting", "rendering", "assembling", "done", "cancelled")
+# "stalled": the run stopped making progress (storage failing, or re-dispatched N times in vain); its
+# note says why and what to do (runs' orchestration, outreach/runs/supervisor.py).
+RUN_STATES = ("waiting", "rendering", "assembling", "done", "cancelled", "stalled")
 PIECE_STATES = ("pending", "rendered", "failed")
 BATCH_STATES = ("ready", "downloaded", "printed", "mailed")
 
@@ -45,6 +47,12 @@ class Run(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Liveness (runs' orchestration: outreach/runs/executor.py and supervisor.py). dispatched_at is the atomic
+    # dispatch claim (two racing starts queue the batches once); progress_at moves when a batch commits;
+    # redispatches counts the supervisor's re-dispatches since the last progress.
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    progress_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    redispatches: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (
         UniqueConstraint("campaign_id", "period"),
@@ -127,3 +135,19 @@ class Batch(Base):
         UniqueConstraint("run_id", "seq"),
         CheckConstraint(f"state IN {BATCH_STATES!r}", name="state"),
     )
+
+
+class RunEvent(Base):
+    """An append-only record of what was done to carry out a run: dispatches, re-dispatches, stalls, resumes.
+
+    `kind` is dispatch, redispatch, stalled, resumed or handed (to a local background process); `detail` says
+    more (how many batches, the error, the process id). Never edited.
+    """
+
+    __tablename__ = "run_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    kind: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str | None] = mapped_column(Text)
