@@ -84,3 +84,15 @@ def local_date(moment: datetime | None = None) -> date:
     from outreach.settings import get_settings
 
     return (moment or datetime.now(UTC)).astimezone(ZoneInfo(get_settings().timezone)).date()
+
+
+def local_time_text(moment: datetime | None = None) -> str:
+    """A stored UTC time as people read it: local time in the union's zone, with the zone ('+08:00')."""
+    from outreach.settings import get_settings
+
+    moment = moment or datetime.now(UTC)
+    if moment.tzinfo is None:  # SQLite hands back naive datetimes; Outreach stores UTC
+        moment = moment.replace(tzinfo=UTC)
+    local = moment.astimezone(ZoneInfo(get_settings().timezone))
+    offset = local.strftime("%z")
+    return f"{local:%Y-%m-%d %H:%M} {offset[:3]}:{offset[3:]}"
