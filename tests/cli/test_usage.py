@@ -25,7 +25,9 @@ COMMANDS = list(_leaves(typer.main.get_command(app)))
 IDS = [" ".join(path) for path, _ in COMMANDS]
 
 
-def _run(argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+def _run(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str]:
     monkeypatch.setattr(sys, "argv", ["outreach", *argv])
     with pytest.raises(SystemExit) as exit_info:
         main()
@@ -39,7 +41,9 @@ def test_the_tree_has_the_commands_people_use() -> None:
 
 
 @pytest.mark.parametrize(("path", "command"), COMMANDS, ids=IDS)
-def test_help_works(path: tuple[str, ...], command: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+def test_help_works(
+    path: tuple[str, ...], command: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
     code, text = _run([*path, "--help"], monkeypatch, capsys)
     assert code == 0
     assert "Traceback" not in text
