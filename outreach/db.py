@@ -58,6 +58,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def dialect_insert(session: Session) -> Any:
+    """The session's dialect's INSERT construct (it has `on_conflict_do_nothing` on both backends)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Creates an engine; SQLite gets foreign keys, WAL and a busy timeout so workers can share it."""
     parsed = make_url(url)
