@@ -11,7 +11,12 @@ Grammar (keywords case-insensitive):
                | FIELD ["not"] "between" literal "and" literal
                | FIELD ["not"] "contains" STRING
                | FIELD "is" ["not"] "null"
-    literal   := STRING | INTEGER | "true" | "false"
+    literal   := STRING | INTEGER | "true" | "false" | "是" | "否" | "真" | "假"
+
+A FIELD is an English name (`unit.township`) or the registry's Chinese column name
+(乡镇, 单位.乡镇, 性别); see audiences/fields.py. Full-width forms (１８, ＞＝, （）, ＇)
+read as their ASCII twins, as do ≥ ≤ ≠ and the enumeration comma 、. Messages come from
+the catalogue (Chinese by default) and point at the character.
 
 Every literal reaches SQL as a bound parameter; the user's text never becomes SQL text. Missing values are
 never equal to anything, and negations include them: `category != '公务员'` keeps workers with no category.
@@ -27,6 +32,7 @@ from sqlalchemy import ColumnElement, and_, false, not_, or_, true
 
 from audiences.fields import FIELDS, Field, FieldType, closest, lookup
 from outreach.errors import QueryError
+from outreach.i18n import _
 
 # Caps so that a hostile or pasted-by-mistake string cannot exhaust memory or the stack.
 MAX_LENGTH = 4000
@@ -36,13 +42,27 @@ MAX_INT_DIGITS = 9
 
 KEYWORDS = frozenset({"and", "or", "not", "in", "between", "contains", "is", "null", "true", "false"})
 COMPARISONS = frozenset({"=", "!=", "<", "<=", ">", ">="})
-# Full-width punctuation that Chinese input methods produce, read as its ASCII twin.
-FULL_WIDTH = {"（": "(", "）": ")", "，": ",", "＝": "=", "！": "!", "＜": "<", "＞": ">", "\u3000": " "}
+# Marks Chinese input methods produce besides the full-width forms, read as their ASCII twins; each maps one
+# character to one, so error positions stay those of the text as typed.
+FOLDS = {"\u3000": " ", "、": ","}
+# Mathematical signs that stand for a two-character operator.
+SIGNS = {"≥": ">=", "≤": "<=", "≠": "!="}
 # Curly quotes close with their partner; straight quotes close with themselves.
 QUOTES = {"'": "'", '"': '"', "‘": "’", "“": "”"}
 ESCAPES = {"\\": "\\", "'": "'", '"': '"', "n": "\n", "t": "\t", "’": "’", "”": "”"}
+# Yes/no as the registry's sheets write them, accepted unquoted or quoted for yes/no fields.
+YES_NO = {"是": True, "真": True, "否": False, "假": False}
+DIGITS = frozenset("0123456789")
 
 TokenKind: TypeAlias = Literal["ident", "keyword", "string", "int", "op", "(", ")", ",", "end"]
+
+
+def fold(ch: str) -> str:
+    """A character as the tokenizer reads it: full-width forms (Ａ, １, ＝, （) as ASCII, 、 as a comma."""
+    code = ord(ch)
+    if 0xFF01 <= code <= 0xFF5E:
+        return chr(code - 0xFEE0)
+    return FOLDS.get(ch, ch)
 
 
 @dataclass(frozen=True)
@@ -55,9 +75,9 @@ class Token:
 
     def describe(self) -> str:
         if self.kind == "end":
-            return "the end of the expression"
+            return _("the end of the expression")
         if self.kind == "string":
-            return f"text '{self.value}'"
+            return _("text '{value}'", value=self.value)
         return f"'{self.value}'"
 
 
@@ -66,64 +86,68 @@ def tokenize(text: str) -> list[Token]:
     tokens: list[Token] = []
     i, n = 0, len(text)
     while i < n:
-        ch = FULL_WIDTH.get(text[i], text[i])
+        ch = fold(text[i])
         if ch.isspace():
             i += 1
         elif ch in "(),":
             tokens.append(Token(ch, ch, i))  # type: ignore[arg-type]
             i += 1
+        elif ch in SIGNS:
+            tokens.append(Token("op", SIGNS[ch], i))
+            i += 1
         elif ch in "=<>!":
-            two = ch + FULL_WIDTH.get(text[i + 1], text[i + 1]) if i + 1 < n else ch
+            two = ch + fold(text[i + 1]) if i + 1 < n else ch
             if two in ("!=", "<>", "<=", ">="):
                 tokens.append(Token("op", "!=" if two == "<>" else two, i))
                 i += 2
             elif ch == "!":
                 raise QueryError(
-                    "'!' must be followed by '=' (write != for 'not equal')", text=text, position=i
+                    _("'!' must be followed by '=' (write != for 'not equal')"), text=text, position=i
                 )
             else:
                 tokens.append(Token("op", ch, i))
                 i += 1
         elif ch in QUOTES:
             start = i
-            value, i = _read_string(text, i)
+            value, i = _read_string(text, i, QUOTES[ch])
             tokens.append(Token("string", value, start))
-        elif ch.isascii() and (ch.isdigit() or (ch == "-" and i + 1 < n and text[i + 1].isdigit())):
+        elif ch in DIGITS or (ch == "-" and i + 1 < n and fold(text[i + 1]) in DIGITS):
             start = i
             i += 1
-            while i < n and text[i].isascii() and text[i].isdigit():
+            while i < n and fold(text[i]) in DIGITS:
                 i += 1
-            digits = text[start:i]
+            digits = "".join(fold(c) for c in text[start:i])
             if len(digits.lstrip("-")) > MAX_INT_DIGITS:
-                raise QueryError("number too large", text=text, position=start)
-            if i < n and (text[i].isalpha() or text[i] == "_"):
-                raise QueryError("a number cannot run into letters", text=text, position=i)
+                raise QueryError(_("number too large"), text=text, position=start)
+            if i < n and (fold(text[i]).isalpha() or fold(text[i]) == "_"):
+                raise QueryError(_("a number cannot run into letters"), text=text, position=i)
             tokens.append(Token("int", digits, start))
-        elif ch.isascii() and (ch.isalpha() or ch == "_"):
+        elif ch.isalpha() or ch == "_":
+            # A field name in English (unit.township) or Chinese (单位.乡镇), a keyword, or 是/否.
             start = i
-            while i < n and text[i].isascii() and (text[i].isalnum() or text[i] in "_."):
+            while i < n and (fold(text[i]).isalnum() or fold(text[i]) in "_."):
                 i += 1
-            word = text[start:i]
+            word = "".join(fold(c) for c in text[start:i])
             kind: TokenKind = "keyword" if word.lower() in KEYWORDS else "ident"
             tokens.append(Token(kind, word.lower() if kind == "keyword" else word, start))
-        elif ch.isalpha():
-            # A Chinese value typed without quotes is the likeliest slip of all; say so.
-            start = i
-            while i < n and text[i].isalpha():
-                i += 1
-            word = text[start:i]
-            raise QueryError(f"text values need quotes: write '{word}'", text=text, position=start)
         else:
-            raise QueryError(f"unexpected character {ch!r}", text=text, position=i)
+            raise QueryError(_("unexpected character {char}", char=repr(text[i])), text=text, position=i)
     tokens.append(Token("end", "", n))
     return tokens
 
 
-def _read_string(text: str, start: int) -> tuple[str, int]:
-    """Reads a quoted literal starting at `start`; returns its value and the offset after it."""
-    closing = QUOTES[text[start]]
+def _read_string(text: str, start: int, closing: str) -> tuple[str, int]:
+    """Reads a quoted literal starting at `start`; returns its value and the offset after it.
+
+    The value is kept as typed (full-width letters in a name stay full-width); only a full-width straight
+    quote closes like its ASCII twin.
+    """
     out: list[str] = []
     i, n = start + 1, len(text)
+
+    def closes(ch: str) -> bool:
+        return ch == closing or (closing in "'\"" and fold(ch) == closing)
+
     while i < n:
         ch = text[i]
         if ch == "\\":
@@ -131,12 +155,12 @@ def _read_string(text: str, start: int) -> tuple[str, int]:
                 break
             esc = text[i + 1]
             if esc not in ESCAPES:
-                raise QueryError(f"unknown escape \\{esc} in text", text=text, position=i)
+                raise QueryError(_("unknown escape \\{char} in text", char=esc), text=text, position=i)
             out.append(ESCAPES[esc])
             i += 2
-        elif ch == closing:
+        elif closes(ch):
             # SQL habit: a doubled quote stands for one quote.
-            if i + 1 < n and text[i + 1] == closing:
+            if i + 1 < n and closes(text[i + 1]):
                 out.append(closing)
                 i += 2
             else:
@@ -144,7 +168,7 @@ def _read_string(text: str, start: int) -> tuple[str, int]:
         else:
             out.append(ch)
             i += 1
-    raise QueryError(f"unterminated text: no closing {closing}", text=text, position=start)
+    raise QueryError(_("unterminated text: no closing {quote}", quote=closing), text=text, position=start)
 
 
 # --- syntax tree -------------------------------------------------------------------------------------
@@ -231,15 +255,20 @@ class _Parser:
 
     def expect(self, kind: TokenKind, value: str, what: str) -> Token:
         if not self.at(kind, value):
-            raise self.error(f"expected {what}, found {self.tok.describe()}")
+            raise self.error(_("expected {what}, found {found}", what=what, found=self.tok.describe()))
         return self.advance()
 
     def parse(self) -> Node:
         if self.at("end"):
-            raise self.error("empty expression: write a condition such as gender = 'F'", 0)
+            raise self.error(_("empty expression: write a condition such as gender = 'F'"), 0)
         node = self.parse_or()
         if not self.at("end"):
-            raise self.error(f"unexpected {self.tok.describe()} after a complete condition (missing and/or?)")
+            raise self.error(
+                _(
+                    "unexpected {found} after a complete condition (missing and/or?)",
+                    found=self.tok.describe(),
+                )
+            )
         return node
 
     def parse_or(self) -> Node:
@@ -263,11 +292,11 @@ class _Parser:
         if (tok.kind == "keyword" and tok.value == "not") or tok.kind == "(":
             self.depth += 1
             if self.depth > MAX_DEPTH:
-                raise self.error(f"nested too deeply (more than {MAX_DEPTH} levels)")
+                raise self.error(_("nested too deeply (more than {n} levels)", n=MAX_DEPTH))
             self.advance()
             if tok.kind == "(":
                 node = self.parse_or()
-                self.expect(")", ")", f"')' to close the '(' at character {tok.pos + 1}")
+                self.expect(")", ")", _("')' to close the '(' at character {n}", n=tok.pos + 1))
             else:
                 node = Not(self.parse_not(), tok.pos)
             self.depth -= 1
@@ -277,7 +306,7 @@ class _Parser:
             return Constant(tok.value == "true", tok.pos)
         if tok.kind == "ident":
             return self.parse_predicate()
-        raise self.error(f"expected a field name, found {tok.describe()}")
+        raise self.error(_("expected a field name, found {found}", found=tok.describe()))
 
     def parse_predicate(self) -> Predicate:
         name = self.advance()
@@ -290,7 +319,7 @@ class _Parser:
             negate = self.at("keyword", "not")
             if negate:
                 self.advance()
-            self.expect("keyword", "null", "null after 'is'" if not negate else "null after 'is not'")
+            self.expect("keyword", "null", _("null after 'is'") if not negate else _("null after 'is not'"))
             return Predicate(name.value, name.pos, "is not null" if negate else "is null", tok.pos)
         negate = tok.kind == "keyword" and tok.value == "not"
         if negate:
@@ -302,13 +331,15 @@ class _Parser:
         elif word.kind == "keyword" and word.value == "between":
             self.advance()
             low = self.parse_value()
-            self.expect("keyword", "and", "'and' between the two bounds")
+            self.expect("keyword", "and", _("'and' between the two bounds"))
             values = (low, self.parse_value())
         elif word.kind == "keyword" and word.value == "contains":
             self.advance()
             values = (self.parse_value(),)
         elif negate:
-            raise self.error(f"expected in, between or contains after 'not', found {word.describe()}")
+            raise self.error(
+                _("expected in, between or contains after 'not', found {found}", found=word.describe())
+            )
         else:
             # A field on its own: the checker makes sure it is a yes/no field.
             return Predicate(name.value, name.pos, "truth", name.pos)
@@ -316,14 +347,14 @@ class _Parser:
         return Predicate(name.value, name.pos, f"not {op}" if negate else op, tok.pos, values)
 
     def parse_list(self) -> tuple[Value, ...]:
-        self.expect("(", "(", "'(' to open the list of values")
+        self.expect("(", "(", _("'(' to open the list of values"))
         values = [self.parse_value()]
         while self.at(","):
             self.advance()
             if len(values) >= MAX_LIST:
-                raise self.error(f"too many values in one list (at most {MAX_LIST})")
+                raise self.error(_("too many values in one list (at most {n})", n=MAX_LIST))
             values.append(self.parse_value())
-        self.expect(")", ")", "',' or ')' in the list of values")
+        self.expect(")", ")", _("',' or ')' in the list of values"))
         return tuple(values)
 
     def parse_value(self) -> Value:
@@ -338,15 +369,19 @@ class _Parser:
             self.advance()
             return Value("bool", tok.value == "true", tok.pos)
         if tok.kind == "ident":
-            raise self.error(f"expected a value, found {tok.describe()}: put text values in quotes")
-        raise self.error(f"expected a value, found {tok.describe()}")
+            if tok.value in YES_NO:
+                self.advance()
+                return Value("bool", YES_NO[tok.value], tok.pos)
+            # A Chinese value typed without quotes is the likeliest slip of all; say so.
+            raise self.error(_("text values need quotes: write '{word}'", word=tok.value))
+        raise self.error(_("expected a value, found {found}", found=tok.describe()))
 
 
 def parse(text: str) -> Node:
     """Parses an expression into a syntax tree (no field checks yet)."""
     if len(text) > MAX_LENGTH:
         raise QueryError(
-            f"expression too long (at most {MAX_LENGTH} characters)", text=text, position=MAX_LENGTH
+            _("expression too long (at most {n} characters)", n=MAX_LENGTH), text=text, position=MAX_LENGTH
         )
     return _Parser(text).parse()
 
@@ -372,49 +407,88 @@ def _check_predicate(p: Predicate, text: str) -> Predicate:
     f = lookup(p.field)
     if f is None:
         hint = closest(p.field)
-        suggestion = f"; did you mean {hint}?" if hint else " (`outreach audience fields` lists them)"
-        raise fail(f"unknown field {p.field!r}{suggestion}", p.pos)
+        if hint:
+            raise fail(_("unknown field {name}; did you mean {hint}?", name=repr(p.field), hint=hint), p.pos)
+        raise fail(
+            _("unknown field {name} (`outreach audience fields` lists them)", name=repr(p.field)), p.pos
+        )
+    # Messages name the field as the planner wrote it (性别 or gender); the tree carries the canonical name.
+    name = p.field
     op = p.op
     if op in ("is null", "is not null"):
         return replace(p, field=f.name)
     if f.presence_only:
-        raise fail(f"{f.name} can only be tested with `is null` or `is not null`", p.op_pos)
+        raise fail(_("{field} can only be tested with `is null` or `is not null`", field=name), p.op_pos)
     if f.type is FieldType.BOOL:
         if op not in ("truth", "=", "!="):
             raise fail(
-                f"{f.name} is a yes/no field: write `{f.name}`, `not {f.name}` or `{f.name} = false`",
+                _(
+                    "{field} is a yes/no field: write `{field}`, `not {field}` or `{field} = false`",
+                    field=name,
+                ),
                 p.op_pos,
             )
-        if op != "truth" and p.values[0].kind != "bool":
-            raise fail(f"{f.name} is a yes/no field: compare it with true or false", p.values[0].pos)
-        return replace(p, field=f.name)
+        if op == "truth":
+            return replace(p, field=f.name)
+        value = p.values[0]
+        if value.kind == "text" and str(value.value).strip() in YES_NO:
+            value = Value("bool", YES_NO[str(value.value).strip()], value.pos)
+        if value.kind != "bool":
+            raise fail(
+                _("{field} is a yes/no field: compare it with true or false (是/否)", field=name), value.pos
+            )
+        return replace(p, field=f.name, values=(value,))
     if op == "truth":
-        raise fail(f"{f.name} is a {f.type} field, not yes/no: compare it with a value", p.pos)
+        raise fail(
+            _(
+                "{field} is a {type} field, not yes/no: compare it with a value",
+                field=name,
+                type=f.type.label,
+            ),
+            p.pos,
+        )
     if op in ORDERING and not (f.type is FieldType.INT or f.ordered):
-        raise fail(f"{f.name} is text: use =, !=, in or contains (no ordering)", p.op_pos)
+        raise fail(_("{field} is text: use =, !=, in or contains (no ordering)", field=name), p.op_pos)
     if op in ("contains", "not contains") and (f.type is not FieldType.TEXT or f.allowed):
-        raise fail(f"contains works on free text; use = or in for {f.name}", p.op_pos)
-    values = tuple(_check_value(f, v, fail) for v in p.values)
+        raise fail(_("contains works on free text; use = or in for {field}", field=name), p.op_pos)
+    values = tuple(_check_value(f, name, v, fail) for v in p.values)
     if op in ("between", "not between") and values[0].value > values[1].value:  # type: ignore[operator]
-        raise fail("the lower bound of between is above the upper bound", values[0].pos)
+        raise fail(_("the lower bound of between is above the upper bound"), values[0].pos)
     return replace(p, field=f.name, values=values)
 
 
-def _check_value(f: Field, v: Value, fail: Any) -> Value:
+def _check_value(f: Field, name: str, v: Value, fail: Any) -> Value:
     if f.type is FieldType.INT:
         if v.kind != "int":
             shown = f"'{v.value}'" if v.kind == "text" else str(v.value).lower()
-            raise fail(f"{f.name} is a number; {shown} is not (write numbers without quotes)", v.pos)
+            raise fail(
+                _(
+                    "{field} is a number; {value} is not (write numbers without quotes)",
+                    field=name,
+                    value=shown,
+                ),
+                v.pos,
+            )
         return v
     if v.kind != "text":
         shown = str(v.value).lower() if v.kind == "bool" else str(v.value)
-        raise fail(f"{f.name} is text: put the value in quotes, e.g. '{shown}'", v.pos)
+        raise fail(
+            _("{field} is text: put the value in quotes, e.g. '{value}'", field=name, value=shown), v.pos
+        )
     value = str(v.value)
     if f.normalise is not None:
         normalised = f.normalise(value)
         if normalised is None:
             allowed = ", ".join(f.allowed or ())
-            raise fail(f"{f.name} has no value '{value}'; allowed: {allowed}", v.pos)
+            raise fail(
+                _(
+                    "{field} has no value '{value}'; allowed: {allowed}",
+                    field=name,
+                    value=value,
+                    allowed=allowed,
+                ),
+                v.pos,
+            )
         value = normalised
     return Value("text", value, v.pos)
 

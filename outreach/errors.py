@@ -49,7 +49,10 @@ class QueryError(InputError):
         col = self.position - line_start
         # East-Asian wide characters take two terminal cells; pad the caret accordingly.
         pad = sum(2 if _is_wide(ch) else 1 for ch in line[:col])
-        return f"{self.message} (at character {self.position + 1})\n  {line}\n  {' ' * pad}^"
+        from outreach.i18n import _
+
+        where = _("(at character {n})", n=self.position + 1)
+        return f"{self.message} {where}\n  {line}\n  {' ' * pad}^"
 
 
 def _is_wide(ch: str) -> bool:
