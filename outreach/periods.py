@@ -1,17 +1,33 @@
-"""Campaign periods: quarters written '2027-Q1', and when each starts (the one place that knows)."""
+"""Campaign periods: quarters stored as '2027-Q1', what planners may write for them, and when each starts.
+
+The one place that reads a period: parse_quarter for a quarter, normalise_period for a budget period (a year
+or a quarter). Both take 2027Q1, 2027-q1, 2027年第1季度, 2027年一季度 and full-width digits.
+"""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 from outreach.errors import InputError
+from outreach.i18n import _
 
-_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
-# A budget or statement period: a year ('2027') or one quarterly issue ('2027-Q1').
-_PERIOD = re.compile(r"^(?P<year>\d{4})(?:-Q(?P<quarter>[1-4]))?$")
+# A quarter as planners write it, after NFKC (full-width digits and letters folded) and upper-casing:
+# 2027-Q1, 2027Q1, 2027 q1, 2027年Q1, 2027年第1季度, 2027年一季度, 2027年第一季度, 2027年1季.
+_QUARTER = re.compile(
+    r"^(?P<year>[0-9]{4})\s*(?:年度?)?\s*[-/.]?\s*"
+    r"(?:Q\s*(?P<q>[1-4])|第?\s*(?P<cn>[1-4一二三四])\s*季度?)$"
+)
+# A year as a budget or statement period: 2027, 2027年, 2027年度.
+_YEAR = re.compile(r"^(?P<year>[0-9]{4})\s*(?:年度?)?$")
+_CHINESE_NUMERALS = {"一": 1, "二": 2, "三": 3, "四": 4}
+
+
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).strip().upper()
 
 
 @dataclass(frozen=True, order=True)
@@ -43,12 +59,22 @@ class Quarter:
         return datetime.combine(first.replace(day=day), time(hour), tzinfo=ZoneInfo(tz))
 
 
+def _quarter(text: str) -> Quarter | None:
+    match = _QUARTER.match(_fold(text))
+    if match is None:
+        return None
+    number = match["q"] or match["cn"]
+    return Quarter(int(match["year"]), _CHINESE_NUMERALS.get(number) or int(number))
+
+
 def parse_quarter(text: str) -> Quarter:
-    """Parses '2027-Q1' (also '2027q1'); InputError otherwise."""
-    m = _QUARTER.match(text.strip().upper().replace("Q", "-Q", 1).replace("--", "-"))
-    if not m:
-        raise InputError(f"period {text!r} is not a quarter like 2027-Q1")
-    return Quarter(int(m.group(1)), int(m.group(2)))
+    """Parses a quarter as planners write it: 2027-Q1, 2027q1, 2027年第1季度, 2027年一季度, full-width."""
+    quarter = _quarter(text) if isinstance(text, str) else None
+    if quarter is None:
+        raise InputError(
+            _("period {period} is not a quarter like 2027-Q1 or 2027年第1季度", period=repr(text))
+        )
+    return quarter
 
 
 def quarter_of(day: date) -> Quarter:
@@ -65,13 +91,30 @@ def due_quarter(now: datetime, *, day: int, hour: int, tz: str) -> Quarter | Non
     return current.previous()
 
 
+def normalise_period(period: str) -> str:
+    """A budget or statement period in its stored form: '2027' for a year, '2027-Q1' for a quarter.
+
+    Takes what planners write: 2027, 2027年, 2027年度, and every quarter form parse_quarter takes.
+    """
+    if isinstance(period, str):
+        year = _YEAR.match(_fold(period))
+        if year is not None:
+            return year["year"]
+        quarter = _quarter(period)
+        if quarter is not None:
+            return str(quarter)
+    raise InputError(
+        _(
+            "period {period}: expected a year like 2027 (2027年) or a quarter like 2027-Q1 (2027年第1季度)",
+            period=repr(period),
+        )
+    )
+
+
 def parse_period(period: str) -> tuple[str, int | None]:
-    """Checks a budget period ('2027' or '2027-Q1') and returns (year, quarter or None)."""
-    match = _PERIOD.match(period.strip()) if isinstance(period, str) else None
-    if match is None:
-        raise InputError(f"period {period!r}: expected a year like 2027 or a quarter like 2027-Q1")
-    quarter = match["quarter"]
-    return match["year"], int(quarter) if quarter else None
+    """Checks a budget period (a year or a quarter, see normalise_period): (year, quarter or None)."""
+    year, _sep, quarter = normalise_period(period).partition("-Q")
+    return year, int(quarter) if quarter else None
 
 
 def year_periods(year: str) -> list[str]:

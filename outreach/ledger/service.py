@@ -49,7 +49,7 @@ from outreach.ledger.schemas import (
     Statement,
 )
 from outreach.money import format_fen
-from outreach.periods import local_date, parse_period, quarter_of, year_periods
+from outreach.periods import local_date, normalise_period, parse_period, quarter_of, year_periods
 from outreach.runs.models import Piece, Run
 
 CHARGE_CHUNK = 5000
@@ -328,6 +328,7 @@ def set_budget(
 ) -> Budget:
     """Sets (raises or lowers) a campaign's budget for a period by appending a version."""
     campaign = _campaign(session, campaign_id)
+    period = normalise_period(period)
     year, quarter = parse_period(period)
     if not isinstance(amount_fen, int) or amount_fen < 0:
         raise InputError(f"budget {amount_fen!r}: must be a whole number of fen >= 0")
@@ -392,7 +393,7 @@ def estimate(
 ) -> Estimate:
     """Estimates a run's cost (list, waived, net) and what it leaves of the budget."""
     _campaign(session, campaign_id)
-    parse_period(period)
+    period = normalise_period(period)
     if channel not in ("letter", "sms"):
         raise InputError(f"channel {channel!r}: expected letter or sms")
     if pieces < 0:
@@ -690,7 +691,7 @@ def adjust(
         raise InputError("an adjustment needs a reason")
     if not isinstance(amount_fen, int) or amount_fen == 0:
         raise InputError(f"adjustment {amount_fen!r}: must be a non-zero whole number of fen")
-    period = period or str(quarter_of(local_date()))
+    period = normalise_period(period or str(quarter_of(local_date())))
     year, _ = parse_period(period)
     _lock_year(session, campaign_id, year)
     entry = LedgerEntry(
@@ -785,6 +786,7 @@ def statement(*, session: Session, campaign_id: int, period: str | None = None) 
     """A campaign's statement for a period (a quarter, a year, or everything when None)."""
     campaign = _campaign(session, campaign_id)
     if period is not None:
+        period = normalise_period(period)
         year, quarter = parse_period(period)
         periods = [period] if quarter is not None else year_periods(year)
     else:
