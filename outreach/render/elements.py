@@ -1,19 +1,21 @@
-"""Page elements: static ones drawn once into a form XObject, variable ones as operators per piece."""
+"""Page elements: static ones drawn once into a form XObject, variable ones as operators per piece.
+
+Drawing goes through outreach.render.pdfwriter (raw operators, text codes) or ReportLab's public canvas API;
+only pdfwriter touches ReportLab's internals."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from jinja2 import TemplateError
 from reportlab.lib.utils import ImageReader
-from reportlab.pdfgen.canvas import Canvas
 
 from outreach.errors import KitError
 from outreach.render.draw import Page, cmyk_fill, mm, text_ops
-from outreach.render.kit import Element, Kit, template_error
+from outreach.render.kit import Element, Kit, run_template
 from outreach.render.layout import Line, TextStyle, set_text
 from outreach.render.marks import barcode_ops
+from outreach.render.pdfwriter import PdfWriter
 
 NUMBER_TEXT_MM = 2.8  # height reserved under the bars for the human-readable piece number
 
@@ -39,10 +41,7 @@ def style_for(kit: Kit, el: Element, size: float | None = None) -> TextStyle:
 def render_text(kit: Kit, el: Element, variables: Mapping[str, Any]) -> str:
     """Runs the element's template; a failure becomes a KitError naming kit, file and line."""
     assert el.template is not None and el.template_file is not None
-    try:
-        return el.template.render(variables).strip()
-    except (TemplateError, ArithmeticError, LookupError, TypeError, ValueError) as exc:
-        raise template_error(kit.name, exc, template_file=el.template_file) from exc
+    return run_template(kit.name, el.template, variables, template_file=el.template_file).strip()
 
 
 class Overflow(Exception):
@@ -87,8 +86,9 @@ def missing_glyphs(kit: Kit, el: Element, text: str) -> str:
     return missing
 
 
-def draw_static(canvas: Canvas, page: Page, kit: Kit, el: Element, variables: Mapping[str, Any]) -> None:
+def draw_static(writer: PdfWriter, page: Page, kit: Kit, el: Element, variables: Mapping[str, Any]) -> None:
     """Draws one static element with the canvas API (runs once per file, inside a form)."""
+    canvas = writer.canvas
     x, top = page.x(el.x), page.y(el.y)
     w, h = mm(el.w), mm(el.h)
     if el.kind == "image":
@@ -118,20 +118,20 @@ def draw_static(canvas: Canvas, page: Page, kit: Kit, el: Element, variables: Ma
             lines = fit_text(kit, el, text)
         except Overflow as exc:
             raise KitError(f"kit {kit.name}: {exc}") from exc
-        canvas._code.append(text_ops(canvas, lines, x, top))
+        writer.append(text_ops(writer, lines, x, top))
 
 
-def variable_ops(canvas: Canvas, page: Page, kit: Kit, el: Element, variables: Mapping[str, Any]) -> str:
+def variable_ops(writer: PdfWriter, page: Page, kit: Kit, el: Element, variables: Mapping[str, Any]) -> str:
     """Operators for one per-piece element; raises KitError/Overflow/GlyphProblem for a bad piece."""
     x, top = page.x(el.x), page.y(el.y)
     if el.kind == "number":
-        ops = _number_ops(canvas, kit, el, str(variables["number"]))
+        ops = _number_ops(writer, kit, el, str(variables["number"]))
         return f"q 1 0 0 1 {x:.2f} {top - mm(el.h):.2f} cm\n{ops}\nQ"
     text = render_text(kit, el, variables)
     missing = missing_glyphs(kit, el, text)
     if missing:
         raise GlyphProblem(missing)
-    return text_ops(canvas, fit_text(kit, el, text), x, top)
+    return text_ops(writer, fit_text(kit, el, text), x, top)
 
 
 class GlyphProblem(Exception):
@@ -143,10 +143,10 @@ class GlyphProblem(Exception):
         super().__init__(f"no configured font can draw {codes}")
 
 
-def _number_ops(canvas: Canvas, kit: Kit, el: Element, number: str) -> str:
+def _number_ops(writer: PdfWriter, kit: Kit, el: Element, number: str) -> str:
     """Barcode and number at the origin; the same piece's pages reuse it (Code 128 encoding is costly)."""
     key = (number, el.w, el.h)
-    cached: tuple[tuple[str, float, float], str] | None = getattr(canvas, "_outreach_number", None)
+    cached: tuple[tuple[str, float, float], str] | None = writer.memo.get("number")
     if cached is not None and cached[0] == key:
         return cached[1]
     bars_h = mm(el.h - NUMBER_TEXT_MM)
@@ -155,9 +155,9 @@ def _number_ops(canvas: Canvas, kit: Kit, el: Element, number: str) -> str:
     ops = (
         barcode_ops(number, 0, mm(el.h) - bars_h, mm(el.w), bars_h)
         + "\n"
-        + text_ops(canvas, [_shift(ln, bars_h + 0.5) for ln in lines], 0, mm(el.h))
+        + text_ops(writer, [_shift(ln, bars_h + 0.5) for ln in lines], 0, mm(el.h))
     )
-    canvas._outreach_number = (key, ops)
+    writer.memo["number"] = (key, ops)
     return ops
 
 

@@ -1,15 +1,15 @@
 """The envelope front's standard parts (GB/T 1416): postcode boxes, postage mark, sender; and the zones
-that must stay blank for the post's machines."""
+that must stay blank for the post's machines. Draws through outreach.render.pdfwriter (the only module that
+touches ReportLab's internals) and ReportLab's public canvas API."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reportlab.pdfgen.canvas import Canvas
-
 from outreach.render.draw import Page, cmyk_fill, mm, text_ops
 from outreach.render.kit import Kit
 from outreach.render.layout import TextStyle, set_text
+from outreach.render.pdfwriter import PdfWriter
 
 # Postcode boxes: 8 x 10 mm, 2 mm apart, the first 20 mm from the left and 10 mm from the top edge.
 BOX_W, BOX_H, BOX_GAP, BOX_LEFT, BOX_TOP = 8.0, 10.0, 2.0, 20.0, 10.0
@@ -57,8 +57,9 @@ def postage_box(kit: Kit) -> tuple[float, float, float, float]:
     return (w - POSTAGE_MARGIN - POSTAGE_W, POSTAGE_MARGIN, POSTAGE_W, POSTAGE_H)
 
 
-def draw_front_standard(canvas: Canvas, page: Page, kit: Kit) -> None:
+def draw_front_standard(writer: PdfWriter, page: Page, kit: Kit) -> None:
     """Draws the static standard parts of the front (once per file, into the front's form)."""
+    canvas = writer.canvas
     red = kit.colours["postcode"]
     canvas.setStrokeColorCMYK(*(v / 100 for v in red))
     canvas.setLineWidth(0.8)
@@ -79,35 +80,33 @@ def draw_front_standard(canvas: Canvas, page: Page, kit: Kit) -> None:
     for line, size in zip(kit.postage, sizes, strict=False):
         style = TextStyle(chain, size, 1.3, cmyk_fill(red), align="center")
         lines, _ = set_text(line, style, mm(pw))
-        canvas._code.append(text_ops(canvas, lines, page.x(px), top))
+        writer.append(text_ops(writer, lines, page.x(px), top))
         top -= size * 1.3
     # Sender: name and address above the post's barcode strip, postcode in the bottom-right corner.
     (sx, sy, sw, _), (cx, cy, cw, _) = sender_boxes(kit)
     ink = cmyk_fill(kit.colours.get("sender", kit.colours["black"]))
     style = TextStyle(kit.fonts["sans"], 7.5, 1.35, ink, align="right")
-    lines, _ = set_text(f"{kit.sender['address']}\n{kit.sender['name']}", style, mm(sw))
-    canvas._code.append(text_ops(canvas, lines, page.x(sx), page.y(sy)))
+    phone = f"　电话 {kit.sender['phone']}" if kit.sender.get("phone") else ""
+    lines, _ = set_text(f"{kit.sender['address']}\n{kit.sender['name']}{phone}", style, mm(sw))
+    writer.append(text_ops(writer, lines, page.x(sx), page.y(sy)))
     style = TextStyle(kit.fonts["sans"], 8.0, 1.2, ink, align="right")
     lines, _ = set_text(f"邮政编码：{kit.sender['postcode']}", style, mm(cw))
-    canvas._code.append(text_ops(canvas, lines, page.x(cx), page.y(cy)))
+    writer.append(text_ops(writer, lines, page.x(cx), page.y(cy)))
 
 
-def postcode_ops(canvas: Canvas, page: Page, kit: Kit, postcode: str) -> str:
+def postcode_ops(writer: PdfWriter, page: Page, kit: Kit, postcode: str) -> str:
     """The recipient's postcode, one digit centred in each red box (per piece)."""
     chain = kit.fonts["sans"]
     font = chain.primary
     size = 16.0
     out = ["BT", cmyk_fill(kit.colours["black"]), "0 Tc"]
-    doc = canvas._doc
     for i, digit in enumerate(postcode[:6]):
         bx = BOX_LEFT + i * (BOX_W + BOX_GAP)
         dw = font.width(digit, size)
         x = page.x(bx) + (mm(BOX_W) - dw) / 2
         y = page.y(BOX_TOP + BOX_H) + (mm(BOX_H) - size * 0.72) / 2
-        for subset, data in font.ttf.splitString(digit, doc):
-            out.append(
-                f"1 0 0 1 {x:.2f} {y:.2f} Tm {font.ttf.getSubsetInternalName(subset, doc)} {size:.1f} Tf"
-            )
+        for name, data in writer.encode(font.ttf, digit):
+            out.append(f"1 0 0 1 {x:.2f} {y:.2f} Tm {name} {size:.1f} Tf")
             out.append(f"<{data.hex()}> Tj")
     out.append("ET")
     return "\n".join(out)

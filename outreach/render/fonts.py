@@ -1,4 +1,7 @@
-"""Font lookup: a fallback chain of embeddable TrueType CJK fonts per kit role, and glyph coverage."""
+"""Font lookup: a fallback chain of embeddable TrueType CJK fonts per kit role, and glyph coverage.
+
+Faces are parsed and registered through outreach.render.pdfwriter, the only module that touches ReportLab's
+internals. The fonts tried first (OUTREACH_FONTS) are passed in by the caller; nothing here reads settings."""
 
 from __future__ import annotations
 
@@ -9,11 +12,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFError, TTFont
 
 from outreach.errors import KitError
-from outreach.settings import get_settings
+from outreach.render.pdfwriter import load_truetype
 
 # Family name (normalised) -> file names to look for, with the collection index for .ttc files.
 FONT_CATALOGUE: dict[str, tuple[tuple[str, int], ...]] = {
@@ -106,18 +108,11 @@ class LoadedFont:
 def load_font(path: Path, index: int = 0) -> LoadedFont:
     """Loads and registers a TrueType face once per process (parsing a CJK font takes ~0.2 s)."""
     try:
-        ttf = TTFont(f"{path.stem}-{index}", str(path), subfontIndex=index)
+        ttf, cmap, widths, default_width = load_truetype(f"{path.stem}-{index}", path, index)
     except (TTFError, OSError, ValueError) as exc:
         raise KitError(f"font {path}: cannot be embedded ({exc}); {INSTALL_HINT}") from exc
-    pdfmetrics.registerFont(ttf)
-    face = ttf.face
     return LoadedFont(
-        name=ttf.fontName,
-        path=path,
-        ttf=ttf,
-        cmap=face.charToGlyph,
-        widths=face.charWidths,
-        default_width=int(face.defaultWidth),
+        name=ttf.fontName, path=path, ttf=ttf, cmap=cmap, widths=widths, default_width=default_width
     )
 
 
@@ -240,6 +235,8 @@ def resolve_chain(
     return FontChain(role=role, fonts=tuple(fonts))
 
 
-def document_font() -> str:
-    """The registered name of the first CJK font, for plain ReportLab documents (tickets, statements)."""
-    return resolve_chain("document", [], settings_fonts=get_settings().fonts).primary.name
+def document_font(fonts: Iterable[Path] = ()) -> str:
+    """The registered name of the first CJK font, for plain ReportLab documents (tickets, statements).
+
+    `fonts` are the settings' fonts (OUTREACH_FONTS), tried first."""
+    return resolve_chain("document", [], settings_fonts=fonts).primary.name

@@ -1,4 +1,8 @@
-"""Campaign kits: a folder with `kit.toml`, Jinja2 templates and artwork, loaded and checked in one go."""
+"""Campaign kits: a folder with `kit.toml`, Jinja2 templates and artwork, loaded and checked in one go.
+
+What the installation adds to every kit (fonts tried first, the union's own details, the SMS opt-out text)
+comes in as `KitOptions` from the caller: the renderer never reads settings. Templates run in the bounded
+sandbox of outreach.render.sandbox; every file a kit names must lie inside the kit folder."""
 
 from __future__ import annotations
 
@@ -12,12 +16,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateSyntaxError, meta
+from jinja2 import Template, TemplateSyntaxError, meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from outreach.errors import KitError
+from outreach.i18n import _
 from outreach.render.fonts import FontChain, resolve_chain
-from outreach.settings import get_settings
+from outreach.render.sandbox import KitEnvironment, render
+from outreach.settings import DEFAULT_SMS_OPT_OUT, Settings, UnionProfile
 
 MANIFEST = "kit.toml"
 # GB/T 1416 domestic envelope sizes (width x height, mm) and paper sizes.
@@ -80,6 +86,24 @@ class Element:
     radius: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class KitOptions:
+    """What this installation adds to every kit; the caller passes it (the renderer reads no settings).
+
+    fonts: tried first, before the kit's own (OUTREACH_FONTS); union: the union's own details, which fill
+    every kit's sender block, signature and hotline (OUTREACH_UNION__*); sms_opt_out: appended to every SMS.
+    """
+
+    fonts: tuple[Path, ...] = ()
+    union: UnionProfile = field(default_factory=UnionProfile)
+    sms_opt_out: str = DEFAULT_SMS_OPT_OUT
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> KitOptions:
+        """The options of an installation's settings object (the caller's, passed in)."""
+        return cls(fonts=tuple(settings.fonts), union=settings.union, sms_opt_out=settings.sms_opt_out_text)
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Kit:
     """A loaded, checked campaign kit."""
@@ -105,6 +129,7 @@ class Kit:
     flap: tuple[Element, ...] = ()
     pages: tuple[tuple[Element, ...], ...] = ()
     sms_signature: str = ""
+    sms_opt_out: str = DEFAULT_SMS_OPT_OUT
     sms_max_length: int = 0
     sms_template: Template | None = None
     sms_where: str = ""
@@ -125,12 +150,22 @@ def kits_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "templates"
 
 
+def _within(root: Path, path: Path) -> bool:
+    """True when path (symlinks followed) lies inside root."""
+    try:
+        return path.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):
+        return False
+
+
 def kit_digest(path: Path) -> str:
-    """sha256 over the kit's relative file names and contents, in a stable order."""
+    """sha256 over the kit's relative file names and contents, in a stable order.
+
+    Files that resolve outside the kit (a symlink out) are left out; load_kit refuses them when named."""
     h = hashlib.sha256()
     for file in sorted(p for p in path.rglob("*") if p.is_file()):
         rel = file.relative_to(path).as_posix()
-        if any(part in rel for part in IGNORED_FILES):
+        if any(part in rel for part in IGNORED_FILES) or not _within(path, file):
             continue
         h.update(rel.encode() + b"\0")
         h.update(hashlib.sha256(file.read_bytes()).digest())
@@ -156,42 +191,72 @@ def template_error(kit: str, exc: BaseException, *, template_file: str) -> KitEr
         for frame in traceback.extract_tb(exc.__traceback__):
             if frame.filename == template_file:
                 line = frame.lineno
-    at = f", line {line}" if line else ""
-    msg = getattr(exc, "message", None) or str(exc)
-    return KitError(f"kit {kit}: {template_file}{at}: {type(exc).__name__}: {msg}")
+    msg = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    error = f"{type(exc).__name__}: {msg}"
+    if line:
+        return KitError(
+            _("kit {kit}: {file}, line {line}: {error}", kit=kit, file=template_file, line=line, error=error)
+        )
+    return KitError(_("kit {kit}: {file}: {error}", kit=kit, file=template_file, error=error))
+
+
+def run_template(kit: str, template: Template, variables: Mapping[str, Any], *, template_file: str) -> str:
+    """Renders a kit template in the bounded sandbox; any failure is a KitError naming kit, file and line."""
+    try:
+        return render(template, variables)
+    except Exception as exc:  # a template is the kit author's code: whatever it raises is a kit error
+        raise template_error(kit, exc, template_file=template_file) from exc
 
 
 class _Loader:
     """Builds a Kit from a parsed manifest, collecting the location of every element for errors."""
 
-    def __init__(self, path: Path, raw: str, data: dict[str, Any]) -> None:
+    def __init__(self, path: Path, raw: str, data: dict[str, Any], options: KitOptions) -> None:
         self.path = path
+        self.root = path.resolve()
         self.name = path.name
         self.data = data
+        self.options = options
         self.headers = _header_lines(raw)
-        self.env = SandboxedEnvironment(
-            undefined=StrictUndefined,
-            loader=FileSystemLoader(str(path)),
-            autoescape=False,
-            keep_trailing_newline=False,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
+        self.env = KitEnvironment(str(self.root))
 
     def fail(self, where: str, msg: str) -> KitError:
-        return KitError(f"kit {self.name}: {where}: {msg}")
+        return KitError(_("kit {kit}: {where}: {problem}", kit=self.name, where=where, problem=msg))
+
+    def kit_file(self, where: str, rel: object, what: str) -> Path:
+        """A file named in the manifest, which must exist inside the kit folder."""
+        name = str(rel)
+        candidate = Path(name)
+        path = self.path / candidate
+        if candidate.is_absolute() or not _within(self.root, path):
+            raise self.fail(where, _("{what} {file!r} lies outside the kit folder", what=what, file=name))
+        if not path.is_file():
+            raise self.fail(where, _("{what} {file!r} not found in the kit", what=what, file=name))
+        return path
+
+    def read_template(self, where: str, rel: object) -> tuple[str, str]:
+        """(file name, source) of a template file of the kit."""
+        path = self.kit_file(where, rel, _("template"))
+        try:
+            return str(rel), path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise self.fail(
+                where, _("template {file!r} cannot be read as UTF-8 text ({error})", file=str(rel), error=exc)
+            ) from exc
 
     def compile(self, source: str, filename: str) -> tuple[Template, bool]:
         """Compiles a template; returns it and whether it uses per-piece variables."""
         try:
             ast = self.env.parse(source, filename=filename)
-            code = self.env.compile(ast, filename=filename)
-        except TemplateSyntaxError as exc:
+            code = self.env.compile(source, filename=filename)
+            used = meta.find_undeclared_variables(ast)
+            # Templates pulled in by {% include %} are not analysed; treat them as per piece to be safe.
+            refs = list(meta.find_referenced_templates(ast))
+            template = self.env.template_class.from_code(self.env, code, self.env.make_globals(None))
+        except (
+            Exception
+        ) as exc:  # whatever compiling a kit's template raises is a kit error, never a traceback
             raise template_error(self.name, exc, template_file=filename) from exc
-        used = meta.find_undeclared_variables(ast)
-        # Templates pulled in by {% include %} are not analysed; treat them as per piece to be safe.
-        refs = list(meta.find_referenced_templates(ast))
-        template = self.env.template_class.from_code(self.env, code, self.env.make_globals(None))
         return template, bool(used & PIECE_VARS) or bool(refs)
 
     def element(self, table: str, index: int, raw: Mapping[str, Any]) -> Element:
@@ -200,50 +265,47 @@ class _Loader:
         where = f"{MANIFEST}{line} ({table} item {index + 1})"
         kind = raw.get("kind")
         if kind not in ELEMENT_KINDS:
-            raise self.fail(where, f"kind must be one of {', '.join(ELEMENT_KINDS)}, not {kind!r}")
+            raise self.fail(
+                where,
+                _("kind must be one of {kinds}, not {kind!r}", kinds=", ".join(ELEMENT_KINDS), kind=kind),
+            )
         known = set(Element.__slots__) | {"text", "template"}
         unknown = sorted(set(raw) - known)
         if unknown:
-            raise self.fail(where, f"unknown key(s) {', '.join(unknown)}")
+            raise self.fail(where, _("unknown key(s) {keys}", keys=", ".join(unknown)))
         try:
             box = {k: float(raw[k]) for k in ("x", "y", "w", "h")}
         except KeyError as exc:
-            raise self.fail(where, f"missing {exc.args[0]!r} (position and size in mm)") from exc
+            raise self.fail(where, _("missing {key!r} (position and size in mm)", key=exc.args[0])) from exc
         except (TypeError, ValueError) as exc:
-            raise self.fail(where, f"x, y, w, h must be numbers in mm ({exc})") from exc
+            raise self.fail(where, _("x, y, w, h must be numbers in mm ({error})", error=exc)) from exc
         if box["w"] <= 0 or box["h"] <= 0:
-            raise self.fail(where, "w and h must be positive")
+            raise self.fail(where, _("w and h must be positive"))
         opts: dict[str, Any] = {k: v for k, v in raw.items() if k not in ("kind", "text", "template", "file")}
         opts.update(box)
         file = None
         if "file" in raw:
-            file = self.path / str(raw["file"])
-            if not file.is_file():
-                raise self.fail(where, f"artwork {raw['file']!r} not found in the kit")
+            file = self.kit_file(where, raw["file"], _("artwork"))
         template = None
         template_file = None
         variable = False
         if kind == "text":
             if "template" in raw:
-                template_file = str(raw["template"])
-                src_path = self.path / template_file
-                if not src_path.is_file():
-                    raise self.fail(where, f"template {template_file!r} not found in the kit")
-                source = src_path.read_text(encoding="utf-8")
+                template_file, source = self.read_template(where, raw["template"])
             elif "text" in raw:
                 template_file = f"{MANIFEST}:{table}[{index + 1}]"
                 source = str(raw["text"])
             else:
-                raise self.fail(where, "a text block needs `text` or `template`")
+                raise self.fail(where, _("a text block needs `text` or `template`"))
             template, variable = self.compile(source, template_file)
         for colour_key in ("colour", "fill", "stroke", "heading_colour"):
             value = opts.get(colour_key)
             if value is not None and value not in self.colours:
-                raise self.fail(where, f"{colour_key} {value!r} is not in [colours]")
+                raise self.fail(where, _("{key} {value!r} is not in [colours]", key=colour_key, value=value))
         for font_key in ("font", "heading_font"):
             value = opts.get(font_key)
             if value is not None and value not in self.fonts:
-                raise self.fail(where, f"{font_key} {value!r} is not in [fonts]")
+                raise self.fail(where, _("{key} {value!r} is not in [fonts]", key=font_key, value=value))
         if kind == "number":
             variable = True
         try:
@@ -263,38 +325,73 @@ class _Loader:
         if items is None:
             return ()
         if not isinstance(items, list):
-            raise self.fail(MANIFEST, f"{table} must be a list of [[{table}]] tables")
+            raise self.fail(MANIFEST, _("{table} must be a list of [[{table}]] tables", table=table))
         return tuple(self.element(table, i, raw) for i, raw in enumerate(items))
+
+    def union_variables(self) -> tuple[dict[str, str], dict[str, Any]]:
+        """The sender block (the union profile plus the kit's department) and the kit's template variables."""
+        union = self.options.union
+        sender_raw = {k: str(v) for k, v in dict(self.data.get("sender", {})).items()}
+        own = sorted(set(sender_raw) - {"department"})
+        if own:
+            raise self.fail(
+                f"{MANIFEST} [sender]",
+                _(
+                    "{keys}: the sender's name, address and postcode come from the union profile "
+                    "(OUTREACH_UNION__NAME, OUTREACH_UNION__ADDRESS, OUTREACH_UNION__POSTCODE); "
+                    "a kit may only set `department`",
+                    keys=", ".join(own),
+                ),
+            )
+        department = sender_raw.get("department", "")
+        sender = {
+            "name": union.name + department,
+            "union": union.name,
+            "department": department,
+            "address": union.address,
+            "postcode": union.postcode,
+            "phone": union.phone,
+        }
+        variables: dict[str, Any] = {"union": union.model_dump(), "hotline": union.hotline}
+        variables.update(dict(self.data.get("variables", {})))
+        return sender, variables
 
     def load(self) -> Kit:
         data = self.data
         channel = data.get("channel", "letter")
         if channel not in ("letter", "sms"):
-            raise self.fail(MANIFEST, f"channel must be 'letter' or 'sms', not {channel!r}")
+            raise self.fail(
+                MANIFEST, _("channel must be 'letter' or 'sms', not {channel!r}", channel=channel)
+            )
         colours: dict[str, tuple[float, float, float, float]] = {
             "black": (0, 0, 0, 100),
             "white": (0, 0, 0, 0),
         }
         for key, value in dict(data.get("colours", {})).items():
-            if not (isinstance(value, list) and len(value) == 4 and all(0 <= float(v) <= 100 for v in value)):
-                raise self.fail(f"{MANIFEST} [colours]", f"{key} must be CMYK percentages [c, m, y, k]")
+            try:
+                ok = isinstance(value, list) and len(value) == 4 and all(0 <= float(v) <= 100 for v in value)
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise self.fail(
+                    f"{MANIFEST} [colours]", _("{key} must be CMYK percentages [c, m, y, k]", key=key)
+                )
             c, m, y, k = (float(v) for v in value)
             colours[key] = (c, m, y, k)
         colours.setdefault("postcode", (0, 100, 100, 0))
         self.colours = colours
-        settings = get_settings()
         font_names = dict(data.get("fonts", {}))
         font_names.setdefault("sans", ["wqy-microhei"])
         self.fonts = {
             role: resolve_chain(
                 role,
                 [names] if isinstance(names, str) else list(names),
-                settings_fonts=settings.fonts,
+                settings_fonts=self.options.fonts,
                 kit_dir=self.path,
             )
             for role, names in font_names.items()
         }
-        variables = dict(data.get("variables", {}))
+        sender, variables = self.union_variables()
         common: dict[str, Any] = {
             "name": self.name,
             "path": self.path,
@@ -305,41 +402,45 @@ class _Loader:
             "variables": variables,
             "colours": colours,
             "fonts": self.fonts,
+            "sender": sender,
+            "sms_opt_out": self.options.sms_opt_out,
         }
         if channel == "sms":
             sms = dict(data.get("sms", {}))
-            for key in ("signature", "template", "max_length"):
+            for key in ("template", "max_length"):
                 if key not in sms:
-                    raise self.fail(f"{MANIFEST} [sms]", f"missing {key!r}")
-            tfile = str(sms["template"])
-            if not (self.path / tfile).is_file():
-                raise self.fail(f"{MANIFEST} [sms]", f"template {tfile!r} not found in the kit")
-            template, _ = self.compile((self.path / tfile).read_text(encoding="utf-8"), tfile)
+                    raise self.fail(f"{MANIFEST} [sms]", _("missing {key!r}", key=key))
+            tfile, source = self.read_template(f"{MANIFEST} [sms]", sms["template"])
+            template, _variable = self.compile(source, tfile)
+            union = self.options.union
+            try:
+                max_length = int(sms["max_length"])
+            except (TypeError, ValueError) as exc:
+                raise self.fail(f"{MANIFEST} [sms]", _("max_length must be a whole number")) from exc
             return Kit(
                 **common,
-                sms_signature=str(sms["signature"]),
-                sms_max_length=int(sms["max_length"]),
+                sms_signature=str(sms.get("signature") or union.sms_signature or union.name),
+                sms_max_length=max_length,
                 sms_template=template,
                 sms_where=tfile,
             )
         envelope = dict(data.get("envelope", {}))
         size = str(envelope.get("size", "DL")).upper()
         if size not in ENVELOPES:
-            raise self.fail(f"{MANIFEST} [envelope]", f"size {size!r} is not one of {', '.join(ENVELOPES)}")
+            raise self.fail(
+                f"{MANIFEST} [envelope]",
+                _("size {size!r} is not one of {sizes}", size=size, sizes=", ".join(ENVELOPES)),
+            )
         letter = dict(data.get("letter", {}))
         paper = str(letter.get("paper", "A4")).upper()
         if paper not in PAPERS:
-            raise self.fail(f"{MANIFEST} [letter]", f"paper {paper!r} is not one of {', '.join(PAPERS)}")
-        sender = {k: str(v) for k, v in dict(data.get("sender", {})).items()}
-        for key in ("name", "address", "postcode"):
-            if not sender.get(key):
-                raise self.fail(f"{MANIFEST} [sender]", f"missing {key!r}")
-        if not re.fullmatch(r"\d{6}", sender["postcode"]):
-            raise self.fail(f"{MANIFEST} [sender]", f"postcode {sender['postcode']!r} is not 6 digits")
-        postage = tuple(str(s) for s in dict(data.get("postage", {})).get("lines", ["商 函", "邮资已付"]))
+            raise self.fail(
+                f"{MANIFEST} [letter]",
+                _("paper {paper!r} is not one of {papers}", paper=paper, papers=", ".join(PAPERS)),
+            )
         pages = letter.get("page", [])
         if not pages:
-            raise self.fail(f"{MANIFEST} [letter]", "a letter kit needs at least one [[letter.page]]")
+            raise self.fail(f"{MANIFEST} [letter]", _("a letter kit needs at least one [[letter.page]]"))
         return Kit(
             **common,
             envelope_size=size,
@@ -347,13 +448,27 @@ class _Loader:
             flap_depth=float(envelope.get("flap_depth", 35.0)),
             paper=paper,
             paper_mm=PAPERS[paper],
-            sender=sender,
-            postage=postage,
+            postage=self.postage(sender, variables),
             front=self.elements("envelope.front", envelope.get("front")),
             back=self.elements("envelope.back", envelope.get("back")),
             flap=self.elements("envelope.flap", envelope.get("flap")),
             pages=tuple(self._page_items(i, page) for i, page in enumerate(pages)),
         )
+
+    def postage(self, sender: Mapping[str, str], variables: Mapping[str, Any]) -> tuple[str, ...]:
+        """The postage mark's lines, which may name the union (`{{ union.name }}`)."""
+        lines = dict(self.data.get("postage", {})).get("lines", ["商 函", "邮资已付"])
+        out = []
+        for i, line in enumerate(lines):
+            where = f"{MANIFEST}:postage.lines[{i + 1}]"
+            template, _variable = self.compile(str(line), where)
+            context = {
+                "kit_title": str(self.data.get("title", self.name)),
+                "sender": dict(sender),
+                **variables,
+            }
+            out.append(run_template(self.name, template, context, template_file=where))
+        return tuple(out)
 
     def _page_items(self, page_index: int, page: Mapping[str, Any]) -> tuple[Element, ...]:
         # Header lines of later pages' items follow those of earlier pages in the same list.
@@ -378,32 +493,41 @@ def resolve_kit_path(kit: str | Path) -> Path:
     if shipped.is_dir():
         return shipped
     known = sorted(p.name for p in kits_dir().iterdir() if (p / MANIFEST).is_file())
-    raise KitError(f"kit {kit!s}: no such kit folder (shipped kits: {', '.join(known)})")
+    raise KitError(
+        _("kit {kit}: no such kit folder (shipped kits: {known})", kit=str(kit), known=", ".join(known))
+    )
 
 
-def load_kit_cached(kit: str | Path) -> Kit:
-    """load_kit once per process for the same files; a kit whose files changed is loaded and checked anew."""
+def load_kit_cached(kit: str | Path, options: KitOptions | None = None) -> Kit:
+    """load_kit once per process for the same files and options; a kit whose files changed is loaded anew."""
     path = resolve_kit_path(kit)
-    return _load_kit_version(path, kit_digest(path))
+    return _load_kit_version(path, kit_digest(path), options or KitOptions())
 
 
 @lru_cache(maxsize=16)
-def _load_kit_version(path: Path, digest: str) -> Kit:
-    return load_kit(path)
+def _load_kit_version(path: Path, digest: str, options: KitOptions) -> Kit:
+    return load_kit(path, options)
 
 
-def load_kit(kit: str | Path) -> Kit:
-    """Loads a kit by name or folder and checks it all now: manifest, fonts, artwork, templates, layout."""
+def load_kit(kit: str | Path, options: KitOptions | None = None) -> Kit:
+    """Loads a kit by name or folder and checks it all now: manifest, fonts, artwork, templates, layout.
+
+    `options` carries what the installation adds (KitOptions.from_settings(get_settings()) in the
+    application); without it, no extra fonts and the default union profile."""
     path = resolve_kit_path(kit)
     manifest = path / MANIFEST
     if not manifest.is_file():
-        raise KitError(f"kit {path.name}: {MANIFEST} not found in {path}")
-    raw = manifest.read_text(encoding="utf-8")
+        raise KitError(
+            _("kit {kit}: {manifest} not found in {path}", kit=path.name, manifest=MANIFEST, path=str(path))
+        )
     try:
+        raw = manifest.read_text(encoding="utf-8")
         data = tomllib.loads(raw)
-    except tomllib.TOMLDecodeError as exc:
-        raise KitError(f"kit {path.name}: {MANIFEST}: {exc}") from exc
-    loaded = _Loader(path, raw, data).load()
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise KitError(
+            _("kit {kit}: {manifest}: {error}", kit=path.name, manifest=MANIFEST, error=exc)
+        ) from exc
+    loaded = _Loader(path, raw, data, options or KitOptions()).load()
     from outreach.render.preflight import preflight
 
     preflight(loaded)

@@ -1,12 +1,10 @@
-"""Printer's marks: crop marks outside the trim, fold marks on letters, and the piece barcode (Code 128)."""
+"""Printer's marks: crop marks outside the trim, fold marks on letters, and the piece barcode (Code 128, whose
+bar widths come from outreach.render.pdfwriter, the only module that touches ReportLab's internals)."""
 
 from __future__ import annotations
 
-from functools import lru_cache
-
-from reportlab.graphics.barcode.code128 import Code128
-
 from outreach.render.draw import BLEED_MM, Page, mm
+from outreach.render.pdfwriter import code128_modules
 
 # Registration colour: all four plates, so the marks show on every separation.
 REGISTRATION = "1 1 1 1 K"
@@ -67,19 +65,6 @@ def fold_marks(page: Page, envelope: str) -> str:
         )
     ops.append("Q")
     return "\n".join(ops)
-
-
-@lru_cache(maxsize=8)
-def code128_modules(value: str) -> tuple[int, ...]:
-    """Bar and space widths in modules, starting with a bar (ReportLab's Code 128 encoder, auto subsets).
-
-    Cached: a piece's envelope and letter pages print the same number, one after the other.
-    """
-    bc = Code128(value, quiet=0)
-    bc.validate()
-    bc.encode()
-    bc.decompose()
-    return tuple(ord(ch.lower()) - ord("a") + 1 for ch in bc.decomposed)
 
 
 def code128_width_mm(value: str, module_mm: float = MIN_MODULE_MM) -> float:

@@ -1,4 +1,5 @@
-"""SMS texts: 【signature】 + personalised text + opt-out, counted the way the gateway bills them."""
+"""SMS texts: 【signature】 + personalised text + opt-out, counted the way the gateway bills them.
+The signature and the opt-out text come with the kit (KitOptions); nothing here reads settings."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from outreach.errors import KitError
-from outreach.render.kit import Kit, template_error
+from outreach.i18n import _
+from outreach.render.kit import Kit, run_template
 from outreach.render.recipient import Recipient, base_variables, piece_variables
-from outreach.settings import get_settings
 
 SINGLE_LIMIT = 70  # characters in a one-part message
 PART_LIMIT = 67  # characters per part once split (the rest carries the concatenation header)
@@ -51,23 +52,25 @@ def render_sms(
 ) -> list[SmsMessage]:
     """One message per recipient; over-long text or a failing template is reported on the message."""
     if kit.channel != "sms" or kit.sms_template is None:
-        raise KitError(f"kit {kit.name}: is a {kit.channel} kit, not an SMS kit")
-    opt_out = get_settings().sms_opt_out_text
-    base = base_variables(kit.title, {}, kit.variables, context)
+        raise KitError(_("kit {kit}: is a {channel} kit, not an SMS kit", kit=kit.name, channel=kit.channel))
+    base = base_variables(kit.title, kit.sender, kit.variables, context)
     out: list[SmsMessage] = []
     for r in recipients:
         try:
-            body = kit.sms_template.render(piece_variables(base, r))
-        except Exception as exc:  # any template failure is this piece's, reported with file and line
-            err = template_error(kit.name, exc, template_file=kit.sms_where)
-            out.append(SmsMessage(r.number, r.mobile, "", 0, 0, str(err)))
+            body = run_template(
+                kit.name, kit.sms_template, piece_variables(base, r), template_file=kit.sms_where
+            )
+        except KitError as exc:  # a template failure is this piece's, reported with file and line
+            out.append(SmsMessage(r.number, r.mobile, "", 0, 0, str(exc)))
             continue
-        text = compose(kit.sms_signature, body, opt_out)
+        text = compose(kit.sms_signature, body, kit.sms_opt_out)
         length = sms_length(text)
         error = None
         if length > kit.sms_max_length:
-            error = f"{length} characters, over the kit's maximum of {kit.sms_max_length}"
+            error = _(
+                "{length} characters, over the kit's maximum of {max}", length=length, max=kit.sms_max_length
+            )
         elif not r.mobile:
-            error = "no mobile number"
+            error = _("no mobile number")
         out.append(SmsMessage(r.number, r.mobile, text, length, sms_parts(text), error))
     return out

@@ -123,7 +123,7 @@ def test_piece_numbers_in_same_order_in_both_files(rendered: tuple[Path, Path, R
 
 def test_personalised_text(rendered: tuple[Path, Path, RenderResult]) -> None:
     text = pypdf.PdfReader(rendered[1]).pages[0].extract_text()
-    assert "王秀英女士" in text and "县第一人民医院" in text and "女职工劳动保护特别规定" in text
+    assert "王秀英女士" in text and "尤溪县医院" in text and "女职工劳动保护特别规定" in text
 
 
 def test_same_input_same_bytes(

@@ -51,7 +51,7 @@ def test_message_carries_signature_text_and_opt_out() -> None:
     kit = load_kit("hardship_sms")
     [msg] = render_sms(kit, [_person("王秀英")])
     assert msg.error is None
-    assert msg.text.startswith("【某某县总工会】王秀英女士，")
+    assert msg.text.startswith("【尤溪县总工会】王秀英女士，")
     assert msg.text.endswith(get_settings().sms_opt_out_text)
     assert (msg.length, msg.parts) == (sms_length(msg.text), sms_parts(msg.text))
 
