@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("outreach-data")
@@ -13,10 +13,29 @@ DEFAULT_SMS_OPT_OUT = "拒收请回复R"
 DEFAULT_RETENTION_DAYS = 90
 
 
+class UnionProfile(BaseModel):
+    """The union's own details, printed by every kit (envelope sender, letter signature, SMS signature).
+
+    Set with OUTREACH_UNION__NAME, OUTREACH_UNION__ADDRESS, OUTREACH_UNION__POSTCODE, OUTREACH_UNION__PHONE,
+    OUTREACH_UNION__HOTLINE and OUTREACH_UNION__SMS_SIGNATURE.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(default="尤溪县总工会", min_length=2, max_length=40)
+    address: str = Field(default="福建省三明市尤溪县城关镇水南路1号 工人文化宫三楼", min_length=2, max_length=60)
+    postcode: str = Field(default="365100", pattern=r"^\d{6}$")
+    phone: str = Field(default="0598-6322351", max_length=30)
+    hotline: str = Field(default="12351", max_length=20, description="The 职工维权 hotline.")
+    sms_signature: str = Field(default="", max_length=20, description="SMS 【signature】; default the name.")
+
+
 class Settings(BaseSettings):
     """Outreach settings; each field is OUTREACH_<NAME> in the environment."""
 
-    model_config = SettingsConfigDict(env_prefix="OUTREACH_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="OUTREACH_", env_file=".env", extra="ignore", env_nested_delimiter="__"
+    )
 
     data_dir: Path = Field(default=DEFAULT_DATA_DIR, description="Folder for the SQLite file and batches.")
     database_url: str | None = Field(
@@ -54,6 +73,7 @@ class Settings(BaseSettings):
     quarter_start_hour: int = Field(default=8, ge=0, le=23)
     timezone: str = Field(default="Asia/Shanghai", description="The union's time zone: dates and times people read.")
     lang: str = Field(default="zh_CN", description="Language of messages: zh_CN (default) or en.")
+    union: UnionProfile = Field(default_factory=UnionProfile, description="The union's own details (kits).")
 
     @property
     def resolved_database_url(self) -> str:
