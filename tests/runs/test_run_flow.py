@@ -191,7 +191,7 @@ def test_an_sms_run_writes_gateway_batches_and_charges_parts(committed_engine: E
         )
     )
     assert len(rows) == 5
-    assert rows[0]["content"].startswith("【某某县总工会】") and rows[0]["content"].endswith("拒收请回复R")
+    assert rows[0]["content"].startswith("【尤溪县总工会】") and rows[0]["content"].endswith("拒收请回复R")
     assert rows[0]["mobile"].startswith("139") and int(rows[0]["parts"]) >= 1
     ticket = json.loads((root / str(batches[0].files["ticket.json"]["key"])).read_text(encoding="utf-8"))
     assert ticket["send_window"].startswith("08:00-21:00")
