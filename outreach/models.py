@@ -1,6 +1,7 @@
 """Imports every table so that Base.metadata (and Alembic) sees the whole schema."""
 
 from audiences.models import Audience, RegistryImport, Suppression, Unit, Worker
+from outreach.accounts import auth_models  # noqa: F401
 from outreach.accounts.models import Organisation
 from outreach.campaigns.models import Campaign
 from outreach.ledger.models import Budget, BudgetVersion, LedgerEntry, RateCard, RateCardFee  # noqa: F401

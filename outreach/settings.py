@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     sms_send_start_hour: int = 8
     sms_send_end_hour: int = 21
     retention_days: int = DEFAULT_RETENTION_DAYS
+    upload_limit_mb: int = Field(default=50, ge=1, description="Largest upload the web service takes, in MB.")
     quarter_start_day: int = Field(default=1, ge=1, le=28, description="Day of the quarter's first month.")
     quarter_start_hour: int = Field(default=8, ge=0, le=23)
     timezone: str = Field(default="Asia/Shanghai", description="The union's time zone: dates and times people read.")

@@ -24,7 +24,7 @@ app = typer.Typer(
 
 def _register() -> None:
     # Each domain owns its commands; importing here keeps start-up cheap for `outreach --help`.
-    from outreach.cli import audience, campaign, db, demo, ledger, proof, registry, run
+    from outreach.cli import audience, campaign, db, demo, ledger, proof, registry, run, serve, user
 
     app.add_typer(db.app, name="db")
     app.add_typer(registry.app, name="registry")
@@ -33,6 +33,8 @@ def _register() -> None:
     app.add_typer(campaign.app, name="campaign")
     app.add_typer(run.app, name="run")
     app.add_typer(run.batch_app, name="batch")
+    app.add_typer(user.app, name="user")
+    serve.register(app)
     proof.register(app)
     demo.register(app)
 

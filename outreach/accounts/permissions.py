@@ -1,0 +1,38 @@
+"""Who may do what: the one table of permissions per role. Views name a permission; only this file knows
+which roles hold it (the web service checks it with the dependency `outreach.web.dependencies.require`)."""
+
+from __future__ import annotations
+
+from outreach.accounts.auth_models import ROLES
+
+UNION_STAFF = frozenset({"admin", "planner", "approver", "finance"})
+
+PERMISSIONS: dict[str, frozenset[str]] = {
+    # The union's administration.
+    "accounts.read": frozenset({"admin"}),
+    "accounts.manage": frozenset({"admin"}),
+    "audit.read": frozenset({"admin"}),
+    # The registry and audiences hold personal data: the planners who build campaigns, and the admin.
+    "audiences.read": frozenset({"admin", "planner"}),
+    "audiences.save": frozenset({"planner"}),
+    # Campaigns and runs: every union role reads them.
+    "campaigns.read": UNION_STAFF,
+    "runs.read": UNION_STAFF,
+    # A print shop's own batches (which batches are its own is checked against its organisation).
+    "batches.read": frozenset({"printshop"}),
+    "batches.download": frozenset({"printshop"}),
+    "batches.report": frozenset({"printshop"}),
+    "batches.returns": frozenset({"printshop"}),
+}
+
+
+def allowed(role: str, permission: str) -> bool:
+    """Whether `role` holds `permission`; an unknown permission is a programming error (KeyError)."""
+    return role in PERMISSIONS[permission]
+
+
+def permissions_of(role: str) -> list[str]:
+    """Every permission a role holds, sorted."""
+    if role not in ROLES:
+        return []
+    return sorted(name for name, roles in PERMISSIONS.items() if role in roles)
