@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("outreach-data")
@@ -68,6 +69,29 @@ class Settings(BaseSettings):
     sms_opt_out_text: str = DEFAULT_SMS_OPT_OUT
     sms_send_start_hour: int = 8
     sms_send_end_hour: int = 21
+    # Live SMS: the gateway account (credentials only from here, never from a kit or the database).
+    sms_gateway: Literal["aliyun", "tencent"] | None = Field(
+        default=None, description="Live SMS gateway: aliyun or tencent; unset sends no live SMS."
+    )
+    sms_sign_name: str | None = Field(
+        default=None, description="Approved SMS signature (签名) at the gateway; default the union's."
+    )
+    sms_rate_per_second: float = Field(
+        default=100, gt=0, description="Numbers a second sent to the gateway account, all workers together."
+    )
+    sms_gateway_timeout: float = Field(default=10, gt=0, description="Seconds to wait for a gateway answer.")
+    aliyun_access_key_id: str | None = Field(default=None, description="Aliyun AccessKey id for dysmsapi.")
+    aliyun_access_key_secret: SecretStr | None = Field(default=None, description="Aliyun AccessKey secret.")
+    aliyun_endpoint: str = Field(
+        default="dysmsapi.aliyuncs.com", description="dysmsapi host, or http(s)://host:port (default https)."
+    )
+    tencent_secret_id: str | None = Field(default=None, description="Tencent Cloud SecretId for SMS.")
+    tencent_secret_key: SecretStr | None = Field(default=None, description="Tencent Cloud SecretKey.")
+    tencent_sdk_app_id: str | None = Field(default=None, description="Tencent SMS SdkAppId (1400...).")
+    tencent_region: str = Field(default="ap-guangzhou", description="Tencent Cloud region of the SMS API.")
+    tencent_endpoint: str = Field(
+        default="sms.tencentcloudapi.com", description="Tencent SMS API host, or http(s)://host:port."
+    )
     retention_days: int = DEFAULT_RETENTION_DAYS
     upload_limit_mb: int = Field(default=50, ge=1, description="Largest upload the web service takes, in MB.")
     quarter_start_day: int = Field(default=1, ge=1, le=28, description="Day of the quarter's first month.")

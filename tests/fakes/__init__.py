@@ -1,0 +1,1 @@
+"""In-repo fakes of outside services (an SMS gateway)."""
