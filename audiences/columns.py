@@ -6,6 +6,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from outreach.errors import ImportFileError
+from outreach.i18n import _
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,10 @@ def _fold_header(header: str) -> str:
     return "".join(unicodedata.normalize("NFKC", header).split()).lower()
 
 
+# A refusal lists this many of the headers it found.
+MAX_HEADERS_LISTED = 30
+# Each column's name -> the header the template gives it, for messages about a column a file lacks.
+HEADER_OF = {column.name: column.header for column in ALL_COLUMNS}
 _BY_HEADER: dict[str, str] = {}
 for _column in ALL_COLUMNS:
     for _alias in (_column.name, _column.header, *_column.aliases):
@@ -100,6 +105,11 @@ class HeaderMap:
         return "name" in self.positions
 
 
+def known_columns(headers: list[str]) -> int:
+    """How many cells of a header row name a registry column."""
+    return sum(_fold_header(header) in _BY_HEADER for header in headers)
+
+
 def resolve_headers(headers: list[str], *, where: str) -> HeaderMap:
     """Maps a header row to columns; a column given twice, or no unit name, is an ImportFileError."""
     positions: dict[str, int] = {}
@@ -114,17 +124,32 @@ def resolve_headers(headers: list[str], *, where: str) -> HeaderMap:
             continue
         if column in positions:
             raise ImportFileError(
-                f"{where}: columns {positions[column] + 1} ({headers[positions[column]].strip()}) and "
-                f"{index + 1} ({header.strip()}) both mean {column}"
+                _(
+                    "{where}: columns {first} ({first_header}) and {second} ({second_header}) both mean "
+                    "{column}",
+                    where=where,
+                    first=positions[column] + 1,
+                    first_header=headers[positions[column]].strip(),
+                    second=index + 1,
+                    second_header=header.strip(),
+                    column=HEADER_OF[column],
+                )
             )
         positions[column] = index
     if "unit_name" not in positions:
+        found = ", ".join(h.strip() for h in headers[:MAX_HEADERS_LISTED] if h.strip())
+        if len(headers) > MAX_HEADERS_LISTED:
+            found += " …"
         raise ImportFileError(
-            f"{where}: the header row has no unit name column (单位名称/單位名稱/unit_name); "
-            f"headers found: {', '.join(h.strip() for h in headers if h.strip()) or 'none'}"
+            _(
+                "{where}: the header row has no unit name column (单位名称/單位名稱/unit_name); "
+                "headers found: {headers}",
+                where=where,
+                headers=found or _("none"),
+            )
         )
     if "name" not in positions and any(c.name in positions for c in WORKER_COLUMNS):
         raise ImportFileError(
-            f"{where}: worker columns are present but the name column (姓名/name) is missing"
+            _("{where}: worker columns are present but the name column (姓名/name) is missing", where=where)
         )
     return HeaderMap(positions=positions, unknown=unknown, width=len(headers))

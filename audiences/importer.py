@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import operator
+import os
 import pickle
 import re
 import subprocess
@@ -23,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sqlalchemy import ColumnElement, String, Table, any_, bindparam, insert, select, text, update
 from sqlalchemy.dialects import postgresql
@@ -31,14 +32,26 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from audiences import normalise
-from audiences.columns import ALL_COLUMNS, YES_NO_COLUMNS, HeaderMap, resolve_headers
+from audiences.columns import (
+    ALL_COLUMNS,
+    HEADER_OF,
+    YES_NO_COLUMNS,
+    HeaderMap,
+    known_columns,
+    resolve_headers,
+)
 from audiences.models import RegistryImport, Unit, Worker
 from audiences.normalise import Malformed
-from audiences.reader import open_registry_file
+from audiences.reader import NUL, RegistryFile, RegistrySheet, check_regular_file, open_registry_file
 from outreach.bulk import collector_paused
 from outreach.db import Base, utcnow
-from outreach.errors import ImportFileError
+from outreach.errors import ImportFileError, InputError
+from outreach.i18n import _, current_language
+from outreach.periods import local_date
 from outreach.spreadsheet import safe_cell
+
+if TYPE_CHECKING:
+    from outreach.render import Recipient
 
 CHUNK_ROWS = 5000
 # Files at least this big are read and parsed in a child process (about 25,000 worker rows).
@@ -47,6 +60,8 @@ PARSE_IN_CHILD_BYTES = 5_000_000
 UNIT_CACHE_SIZE = 100_000
 # The summary keeps this many rejections in memory; the rejects file gets all of them.
 MAX_REJECTIONS_KEPT = 1000
+# The summary names this many filled columns without a header, and counts the rest.
+MAX_HEADERLESS_LISTED = 10
 UNIT_FIELDS = ("name", "credit_code", "kind", "industry", "township", "address", "postcode")
 WORKER_FIELDS = (
     "worker_no",
@@ -74,17 +89,35 @@ _UNIT_SOURCE = {
     "address": "unit_address",
     "postcode": "unit_postcode",
 }
+# Takes a rejected row: its sheet, the header its cells are under, its problems, its cells.
+_RejectSink = Callable[[str | None, list[str], list["Rejection"], list[str]], None]
 _UNITS: Table = Unit.__table__  # type: ignore[assignment]
 _WORKERS: Table = Worker.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
 class Rejection:
-    """A row that was not imported: its line in the file, the column (as headed in the file) and why."""
+    """One problem of a row that was not imported: its line, the column (as headed in the file) and why.
+
+    A row with several problems gives one Rejection for each; `sheet` names a workbook's sheet.
+    """
 
     line: int
     column: str
     reason: str
+    sheet: str | None = None
+
+    def describe(self) -> str:
+        """The problem as a person reads it: where (sheet, line, column), then why."""
+        if self.sheet is not None:
+            return _(
+                "sheet {sheet}, line {line}, {column}: {reason}",
+                sheet=self.sheet,
+                line=self.line,
+                column=self.column,
+                reason=self.reason,
+            )
+        return _("line {line}, {column}: {reason}", line=self.line, column=self.column, reason=self.reason)
 
 
 @dataclass
@@ -105,6 +138,8 @@ class ImportSummary:
     units_unchanged: int = 0
     unknown_columns: list[str] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    sheets: list[str] = field(default_factory=list)
+    skipped_sheets: list[str] = field(default_factory=list)
     applied: bool = True
     import_id: int | None = None
 
@@ -113,11 +148,23 @@ class ImportSummary:
         return asdict(self)
 
 
+# A problem of a row: the position of its column in the file (for ordering), the column's label, the reason.
+_Problem = tuple[int, str, str]
+# The position given to a problem whose column the file lacks: after every column it has.
+_NO_POSITION = 1 << 30
+
+
 class _RowError(Exception):
-    def __init__(self, column: str, reason: str) -> None:
-        super().__init__(reason)
-        self.column = column
-        self.reason = reason
+    """Every problem found in one row, in the order of the file's columns."""
+
+    def __init__(self, problems: list[_Problem]) -> None:
+        super().__init__("; ".join(reason for _position, _column, reason in problems))
+        self.problems = sorted(problems, key=operator.itemgetter(0))
+
+    @classmethod
+    def one(cls, column: str, reason: str) -> _RowError:
+        """A row with a single problem."""
+        return cls([(0, column, reason)])
 
 
 @dataclass
@@ -209,9 +256,9 @@ def _memo(func: Callable[[str], Any]) -> Callable[[str], Any]:
 
 
 class _RowParser:
-    """Turns the cells of one row into unit and worker values, or a _RowError naming the column."""
+    """Turns the cells of one row into unit and worker values, or a _RowError naming every problem."""
 
-    def __init__(self, headers: HeaderMap, header_row: list[str]) -> None:
+    def __init__(self, headers: HeaderMap, header_row: list[str], *, today: date | None = None) -> None:
         self.positions = headers.positions
         self.has_workers = headers.has_workers
         self.label = {
@@ -219,7 +266,9 @@ class _RowParser:
             for c, i in ((c, headers.positions.get(c.name)) for c in ALL_COLUMNS)
             if i is not None
         }
-        self.today = date.today()
+        self.header_row = header_row
+        # "Today" is the union's date (its time zone), not the machine's: birth dates after it are refused.
+        self.today = today or local_date()
         # Columns whose values repeat down a sheet (是/否, 女/男, birth years, categories, postcodes, common
         # names) are normalised once per distinct value; mobiles, worker numbers and addresses are not.
         converters: dict[str, Callable[[str], Any]] = {
@@ -234,9 +283,9 @@ class _RowParser:
         } | {flag: _memo(normalise.flag) for flag in YES_NO_COLUMNS}
         # Only the columns the file has are parsed; the others keep these defaults.
         self.worker_specs = [(c, self.positions[c], f) for c, f in converters.items() if c in self.positions]
-        self.unit_positions = [self.positions.get(c, 1 << 30) for c in _UNIT_SOURCE.values()]
+        self.unit_positions = [self.positions.get(c, _NO_POSITION) for c in _UNIT_SOURCE.values()]
         self.worker_defaults: dict[str, Any] = dict.fromkeys(converters) | {"birth": (None, None)}
-        self.unit_cache: dict[tuple[str, ...], tuple[dict[str, Any], str] | _RowError] = {}
+        self.unit_cache: dict[tuple[str, ...], tuple[dict[str, Any], str] | list[_Problem]] = {}
 
     def _cell(self, cells: list[str], column: str) -> str:
         index = self.positions.get(column)
@@ -244,68 +293,91 @@ class _RowParser:
             return ""
         return cells[index]
 
-    def _apply(self, column: str, func: Callable[[str], Any], cells: list[str]) -> Any:
-        try:
-            return func(self._cell(cells, column))
-        except Malformed as exc:
-            raise _RowError(self.label[column], str(exc)) from None
+    def _problem(self, column: str, reason: str) -> _Problem:
+        """A problem of `column`, labelled as the file heads it (the template's header when it lacks it)."""
+        position = self.positions.get(column, _NO_POSITION)
+        return position, self.label.get(column) or HEADER_OF[column], reason
 
     def parse(self, line: int, cells: list[str]) -> _Parsed:
-        """Validates and normalises one row."""
-        worker = self._worker(cells) if self.has_workers else None
+        """Validates and normalises one row; a _RowError lists every problem the row has."""
+        problems: list[_Problem] = []
+        if NUL in "".join(cells):
+            # A NUL character cannot be stored (PostgreSQL refuses it in text) and is never meant.
+            problems = self._nul_cells(cells)
+        worker = self._worker(cells, problems) if self.has_workers else None
         # Sheets repeat a unit's columns on every worker's row; each distinct set is checked only once.
         unit_cells = tuple(cells[i] if i < len(cells) else "" for i in self.unit_positions)
         parsed_unit = self.unit_cache.get(unit_cells)
         if parsed_unit is None:
-            try:
-                parsed_unit = self._unit(cells)
-            except _RowError as exc:
-                parsed_unit = exc
+            parsed_unit = self._unit(cells)
             if len(self.unit_cache) >= UNIT_CACHE_SIZE:
                 self.unit_cache.clear()
             self.unit_cache[unit_cells] = parsed_unit
-        if isinstance(parsed_unit, _RowError):
-            raise parsed_unit
+        if isinstance(parsed_unit, list):
+            problems.extend(parsed_unit)
+        if problems:
+            raise _RowError(_unique_columns(problems))
+        assert worker is not None or not self.has_workers
+        assert not isinstance(parsed_unit, list)
         unit, key = parsed_unit
         return _Parsed(line=line, cells=cells, unit_key=key, unit=unit, worker=worker)
 
-    def _worker(self, cells: list[str]) -> dict[str, Any]:
+    def _nul_cells(self, cells: list[str]) -> list[_Problem]:
+        reason = _("holds a NUL character (an invisible control code); delete it and save again")
+        return [
+            (index, self.header_row[index].strip() if index < len(self.header_row) else "", reason)
+            for index, cell in enumerate(cells)
+            if NUL in cell
+        ]
+
+    def _worker(self, cells: list[str], problems: list[_Problem]) -> dict[str, Any] | None:
         values = dict(self.worker_defaults)
-        column = ""
         try:
             for column, index, func in self.worker_specs:
                 values[column] = func(cells[index]) if index < len(cells) else func("")
-        except Malformed as exc:
-            raise _RowError(self.label[column], str(exc)) from None
-        if values["name"] is None:
-            raise _RowError(self.label["name"], "name missing")
-        if values["gender"] is None:
-            raise _RowError(self.label.get("gender", "gender"), "gender missing")
+        except Malformed:
+            # The rare bad row: go through every column again to name each problem, not only the first.
+            for column, index, func in self.worker_specs:
+                try:
+                    values[column] = func(cells[index]) if index < len(cells) else func("")
+                except Malformed as exc:
+                    problems.append((index, self.label[column], str(exc)))
+                    values[column] = self.worker_defaults[column]
+        if values["name"] is None and not any(p[1] == self.label["name"] for p in problems):
+            problems.append(self._problem("name", _("name missing")))
+        if values["gender"] is None and not any(p[1] == self.label.get("gender") for p in problems):
+            problems.append(self._problem("gender", _("gender missing")))
+        if problems:
+            return None
         values["birth_year"], values["birth_date"] = values.pop("birth")
         for flag in YES_NO_COLUMNS:
             values[flag] = bool(values[flag])
         return values
 
-    def _unit(self, cells: list[str]) -> tuple[dict[str, Any], str]:
-        unit_name = self._apply("unit_name", lambda v: normalise.name(v, max_length=_MAX["unit_name"]), cells)
-        if unit_name is None:
-            raise _RowError(self.label["unit_name"], "unit name missing")
-        unit = {
-            "name": unit_name,
-            "credit_code": self._apply("unit_code", normalise.credit_code, cells),
-            "kind": self._apply("unit_kind", normalise.unit_kind, cells),
-            "industry": self._apply(
-                "industry", lambda v: normalise.text(v, max_length=_MAX["industry"]), cells
-            ),
-            "township": self._apply(
-                "township", lambda v: normalise.text(v, max_length=_MAX["township"]), cells
-            ),
-            "address": self._apply(
-                "unit_address", lambda v: normalise.text(v, max_length=_MAX["unit_address"]), cells
-            ),
-            "postcode": self._apply("unit_postcode", normalise.postcode, cells),
-        }
-        return unit, unit_key(credit_code=unit["credit_code"], name=unit_name, township=unit["township"])
+    def _unit(self, cells: list[str]) -> tuple[dict[str, Any], str] | list[_Problem]:
+        """The unit a row gives and its key, or the list of its problems."""
+        converters: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
+            ("name", "unit_name", lambda v: normalise.name(v, max_length=_MAX["unit_name"])),
+            ("credit_code", "unit_code", normalise.credit_code),
+            ("kind", "unit_kind", normalise.unit_kind),
+            ("industry", "industry", lambda v: normalise.text(v, max_length=_MAX["industry"])),
+            ("township", "township", lambda v: normalise.text(v, max_length=_MAX["township"])),
+            ("address", "unit_address", lambda v: normalise.text(v, max_length=_MAX["unit_address"])),
+            ("postcode", "unit_postcode", normalise.postcode),
+        )
+        unit: dict[str, Any] = {}
+        problems: list[_Problem] = []
+        for stored, column, func in converters:
+            try:
+                unit[stored] = func(self._cell(cells, column))
+            except Malformed as exc:
+                problems.append(self._problem(column, str(exc)))
+                unit[stored] = None
+        if unit["name"] is None and not any(p[1] == self.label["unit_name"] for p in problems):
+            problems.append(self._problem("unit_name", _("unit name missing")))
+        if problems:
+            return problems
+        return unit, unit_key(credit_code=unit["credit_code"], name=unit["name"], township=unit["township"])
 
     def _name(self, value: str) -> str | None:
         return normalise.name(value, max_length=_MAX["name"])
@@ -323,19 +395,47 @@ class _RowParser:
         return normalise.text(value, max_length=_MAX["home_address"])
 
 
+def _unique_columns(problems: list[_Problem]) -> list[_Problem]:
+    """The problems with one per column: a NUL cell's other complaints are left out."""
+    seen: set[int] = set()
+    out: list[_Problem] = []
+    for problem in problems:
+        if problem[0] in seen and problem[0] != _NO_POSITION:
+            continue
+        seen.add(problem[0])
+        out.append(problem)
+    return out
+
+
 @contextmanager
-def _rejects_writer(path: Path | None, header: list[str]) -> Iterator[Callable[[Rejection, list[str]], None]]:
+def _rejects_writer(path: Path | None, *, sheets: bool) -> Iterator[_RejectSink]:
+    """Writes rejected rows as a spreadsheet-safe CSV: one line per row, every problem of it named.
+
+    Its columns are the line, the columns and the reasons (with the sheet first for a workbook), then the
+    row's own cells under the file's header, so that a corrected rejects file can be imported again. A sheet
+    with another header than the last one written gets its header written again.
+    """
     if path is None:
-        yield lambda _rejection, _cells: None
+        yield lambda _sheet, _header, _rejections, _cells: None
         return
+    separator = _("; ")
+    lead = [_("sheet")] if sheets else []
+    written: list[list[str] | None] = [None]
     # utf-8-sig: Excel opens a BOM-marked CSV as UTF-8 instead of the local code page.
     with path.open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["line", "column", "reason", *(safe_cell(h) for h in header)])
 
-        def write(rejection: Rejection, cells: list[str]) -> None:
+        def write(
+            sheet: str | None, header: list[str], rejections: list[Rejection], cells: list[str]
+        ) -> None:
+            if written[0] is not header:
+                writer.writerow([*lead, _("line"), _("column"), _("reason"), *(safe_cell(h) for h in header)])
+                written[0] = header
+            columns = separator.join(dict.fromkeys(r.column for r in rejections))
+            reasons = separator.join(r.reason for r in rejections)
             writer.writerow(
-                [rejection.line, safe_cell(rejection.column), safe_cell(rejection.reason)]
+                [*([safe_cell(sheet)] if sheets else []), rejections[0].line, safe_cell(columns)]
+                + [safe_cell(reasons)]
                 + [safe_cell(c) for c in cells]
             )
 
@@ -345,12 +445,13 @@ def _rejects_writer(path: Path | None, header: list[str]) -> Iterator[Callable[[
 class _Importer:
     """The state of one import: the unit cache, the workers met so far, the counts."""
 
-    def __init__(
-        self, session: Session, summary: ImportSummary, reject: Callable[[Rejection, list[str]], None]
-    ):
+    def __init__(self, session: Session, summary: ImportSummary, reject: _RejectSink):
         self.session = session
         self.summary = summary
         self.reject_sink = reject
+        # The sheet whose chunks are being imported (its name, None for CSV, and its header row).
+        self.sheet: str | None = None
+        self.header: list[str] = []
         self.units: dict[str, _UnitState] = {}
         self.units_touched: set[str] = set()
         self.units_updated: set[str] = set()
@@ -365,12 +466,17 @@ class _Importer:
         registry_empty = session.scalar(select(_WORKERS.c.id).limit(1)) is None
         self.fresh_keys: dict[str, int] | None = {} if registry_empty else None
 
-    def reject(self, line: int, column: str, reason: str, cells: list[str]) -> None:
-        rejection = Rejection(line=line, column=column, reason=reason)
+    def reject(self, line: int, problems: list[_Problem], cells: list[str]) -> None:
+        """Counts a rejected row, keeps its problems for the summary and writes it to the rejects file."""
+        rejections = [
+            Rejection(line=line, column=column, reason=reason, sheet=self.sheet)
+            for _position, column, reason in problems
+        ]
         self.summary.rejected += 1
-        if len(self.summary.rejections) < MAX_REJECTIONS_KEPT:
-            self.summary.rejections.append(rejection)
-        self.reject_sink(rejection, cells)
+        room = MAX_REJECTIONS_KEPT - len(self.summary.rejections)
+        if room > 0:
+            self.summary.rejections.extend(rejections[:room])
+        self.reject_sink(self.sheet, self.header, rejections, cells)
 
     def _load_units(self, keys: set[str]) -> None:
         missing = [k for k in keys if k not in self.units]
@@ -386,14 +492,20 @@ class _Importer:
         """Takes the unit values a row gives; a value contradicting an earlier row's is a _RowError."""
         state = self.units[parsed.unit_key]
         given = {name: value for name, value in parsed.unit.items() if value is not None}
+        problems: list[_Problem] = []
         for name, value in given.items():
             earlier = state.given.get(name)
             if earlier is not None and earlier != value:
-                column = labels.get(_UNIT_SOURCE[name], _UNIT_SOURCE[name])
-                raise _RowError(
-                    column,
-                    f"{value!r} contradicts {earlier!r} given for this unit on line {state.given_at[name]}",
+                column = _UNIT_SOURCE[name]
+                reason = _(
+                    "'{value}' contradicts '{earlier}' given for this unit on line {line}",
+                    value=value,
+                    earlier=earlier,
+                    line=state.given_at[name],
                 )
+                problems.append((len(problems), labels.get(column) or HEADER_OF[column], reason))
+        if problems:
+            raise _RowError(problems)
         for name, value in given.items():
             if name not in state.given:
                 state.given[name] = value
@@ -443,8 +555,8 @@ class _Importer:
 
     def chunk(self, parser: _RowParser, chunk: ParsedChunk) -> None:
         """Imports one parsed chunk of rows."""
-        for line, column, reason, cells in chunk.errors:
-            self.reject(line, column, reason, cells)
+        for line, problems, cells in chunk.errors:
+            self.reject(line, problems, cells)
         parsed = chunk.parsed
         self.wait_copy()
         self._load_units({p.unit_key for p in parsed})
@@ -453,7 +565,7 @@ class _Importer:
             try:
                 self._merge_unit(p, parser.label)
             except _RowError as exc:
-                self.reject(p.line, exc.column, exc.reason, p.cells)
+                self.reject(p.line, exc.problems, p.cells)
                 continue
             self.units_touched.add(p.unit_key)
             accepted.append(p)
@@ -614,16 +726,56 @@ class _Importer:
 
     def _reject_duplicate(self, p: _Parsed, values: dict[str, Any], earlier: int, parser: _RowParser) -> None:
         if values["worker_no"]:
-            column, what = parser.label["worker_no"], "worker number"
+            column = parser.label["worker_no"]
+            reason = _("same worker number as line {line}", line=earlier)
         else:
-            column, what = parser.label["name"], "unit, name and mobile"
-        self.reject(p.line, column, f"same {what} as line {earlier}", p.cells)
+            column = parser.label["name"]
+            reason = _("same unit, name and mobile as line {line}", line=earlier)
+        self.reject(p.line, [(0, column, reason)], p.cells)
 
     def finish(self) -> None:
         self.summary.units_updated = len(self.units_updated)
         self.summary.units_unchanged = (
             len(self.units_touched) - self.summary.units_inserted - len(self.units_updated)
         )
+
+
+@dataclass
+class _Table:
+    """A sheet the import reads: the sheet, the columns its header names, and its row parser."""
+
+    sheet: RegistrySheet
+    headers: HeaderMap
+    parser: _RowParser
+
+
+def _tables(registry: RegistryFile, filename: str, today: date) -> tuple[list[_Table], list[str]]:
+    """The sheets with the registry's headers, and the names of the sheets skipped for naming no column.
+
+    A sheet that names registry columns but not rightly (no unit name, a column twice) refuses the file, so
+    that no registry data is left behind unsaid.
+    """
+    tables: list[_Table] = []
+    skipped: list[str] = []
+    several = len(registry.sheets) > 1
+    for sheet in registry.sheets:
+        if several and sheet.name is not None and known_columns(sheet.header) == 0:
+            skipped.append(sheet.name)
+            continue
+        headers = resolve_headers(sheet.header, where=sheet.where(filename))
+        tables.append(
+            _Table(sheet=sheet, headers=headers, parser=_RowParser(headers, sheet.header, today=today))
+        )
+    if not tables:
+        raise ImportFileError(
+            _(
+                "{file}: no sheet has the registry's headers (a unit name column, 单位名称); "
+                "sheets: {sheets}",
+                file=filename,
+                sheets=", ".join(skipped),
+            )
+        )
+    return tables, skipped
 
 
 def _sha256(path: Path) -> str:
@@ -639,27 +791,33 @@ def import_registry(
     rejects: Path | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ImportSummary:
-    """Imports a registry file into the session's transaction; the caller commits."""
+    """Imports a registry file (each sheet with the registry's headers) into the session's transaction.
+
+    The caller commits. A file that cannot be read raises ImportFileError before anything is written or,
+    found further down, with everything this import wrote rolled back.
+    """
     started = utcnow()
+    check_regular_file(path)
     digest = _sha256(path)
+    today = local_date()
     with open_registry_file(path) as registry:
-        where = path.name
-        headers = resolve_headers(registry.header, where=where)
+        tables, skipped = _tables(registry, path.name, today)
         summary = ImportSummary(
             filename=path.name,
             format=registry.format,
             encoding=registry.encoding,
-            kind="workers" if headers.has_workers else "units",
-            unknown_columns=list(headers.unknown),
+            kind="workers" if any(t.headers.has_workers for t in tables) else "units",
+            unknown_columns=list(dict.fromkeys(h for t in tables for h in t.headers.unknown)),
+            sheets=[t.sheet.name for t in tables if t.sheet.name is not None],
+            skipped_sheets=skipped,
         )
-        parser = _RowParser(headers, registry.header)
         savepoint = session.begin_nested()
         try:
-            with _rejects_writer(rejects, registry.header) as sink:
+            with _rejects_writer(rejects, sheets=registry.format == "xlsx") as sink:
                 importer = _Importer(session, summary, sink)
                 try:
-                    with _parsed_chunks(path, parser, registry.rows, headers.width) as chunks:
-                        _run_chunks(importer, parser, chunks, summary, progress)
+                    with _parsed_chunks(path, tables, today) as chunks:
+                        _run_chunks(importer, tables, chunks, summary, progress)
                 except BaseException:
                     with suppress(Exception):
                         importer.close()
@@ -697,44 +855,56 @@ def import_registry(
 
 @dataclass
 class ParsedChunk:
-    """A chunk of rows as the parser left it: parsed rows, rows it refused, headerless columns seen."""
+    """A chunk of one table's rows as the parser left it: parsed rows, refused rows and their problems,
+    and the positions of filled cells beyond the header."""
 
+    table: int
     rows: int
     parsed: list[_Parsed]
-    errors: list[tuple[int, str, str, list[str]]]
-    headerless: list[str]
+    errors: list[tuple[int, list[_Problem], list[str]]]
+    headerless: set[int]
 
 
 def _parse_stream(
-    parser: _RowParser, rows: Iterator[tuple[int, list[str]]], width: int, chunk_rows: int
+    table: int, parser: _RowParser, rows: Iterator[tuple[int, list[str]]], width: int, chunk_rows: int
 ) -> Iterator[ParsedChunk]:
-    """Parses rows into chunks of chunk_rows."""
-    chunk = ParsedChunk(0, [], [], [])
+    """Parses one table's rows into chunks of chunk_rows.
+
+    Cells beyond the header are looked at once and cut off, so a row of thousands of cells costs time in
+    proportion to its length and no more.
+    """
+    chunk = ParsedChunk(table, 0, [], [], set())
     for line, cells in rows:
         if len(cells) > width:
-            for i in range(width, len(cells)):
-                label = f"column {i + 1} (no header)"
-                if cells[i].strip() and label not in chunk.headerless:
-                    chunk.headerless.append(label)
+            headerless = chunk.headerless
+            for index in range(width, len(cells)):
+                if index not in headerless and cells[index].strip():
+                    headerless.add(index)
+            del cells[width:]
         chunk.rows += 1
         try:
             chunk.parsed.append(parser.parse(line, cells))
         except _RowError as exc:
-            chunk.errors.append((line, exc.column, exc.reason, cells))
+            chunk.errors.append((line, exc.problems, cells))
         if chunk.rows >= chunk_rows:
             yield chunk
-            chunk = ParsedChunk(0, [], [], [])
+            chunk = ParsedChunk(table, 0, [], [], set())
     if chunk.rows:
         yield chunk
 
 
-def _parse_in_child(path: Path, chunk_rows: int, out: BinaryIO) -> None:
+def _parse_tables(tables: list[_Table], chunk_rows: int) -> Iterator[ParsedChunk]:
+    """Every table's chunks, one table after the other."""
+    for index, table in enumerate(tables):
+        yield from _parse_stream(index, table.parser, table.sheet.rows, table.headers.width, chunk_rows)
+
+
+def _parse_in_child(path: Path, chunk_rows: int, today: date, out: BinaryIO) -> None:
     """The child process's work: read and parse the file, writing pickled chunks, then None or the error."""
     try:
         with open_registry_file(path) as registry:
-            headers = resolve_headers(registry.header, where=path.name)
-            parser = _RowParser(headers, registry.header)
-            for chunk in _parse_stream(parser, registry.rows, headers.width, chunk_rows):
+            tables, _skipped = _tables(registry, path.name, today)
+            for chunk in _parse_tables(tables, chunk_rows):
                 pickle.dump(chunk, out, protocol=pickle.HIGHEST_PROTOCOL)
         pickle.dump(None, out)
     except Exception as exc:  # the parent raises it as its own
@@ -743,20 +913,21 @@ def _parse_in_child(path: Path, chunk_rows: int, out: BinaryIO) -> None:
 
 
 @contextmanager
-def _parsed_chunks(
-    path: Path, parser: _RowParser, rows: Iterator[tuple[int, list[str]]], width: int
-) -> Iterator[Iterator[ParsedChunk]]:
+def _parsed_chunks(path: Path, tables: list[_Table], today: date) -> Iterator[Iterator[ParsedChunk]]:
     """The file's parsed chunks: from a child process for big files, so that reading and parsing (Python)
     run on one core while this process and PostgreSQL write on the other; in this process for small ones.
 
     The child is a plain subprocess (not multiprocessing), so this works from any program, a Celery worker's
-    daemonic pool process included; the pipe's small buffer keeps it only a little ahead.
+    daemonic pool process included; the pipe's small buffer keeps it only a little ahead. It is given the
+    language and the date of this import, so that its reasons and its "today" are this process's.
     """
     if path.stat().st_size < PARSE_IN_CHILD_BYTES:
-        yield _parse_stream(parser, rows, width, CHUNK_ROWS)
+        yield _parse_tables(tables, CHUNK_ROWS)
         return
     child = subprocess.Popen(  # noqa: S603 - our own module, with a path we were given
-        [sys.executable, "-m", "audiences.importer", str(path), str(CHUNK_ROWS)], stdout=subprocess.PIPE
+        [sys.executable, "-m", "audiences.importer", str(path), str(CHUNK_ROWS), today.isoformat()],
+        stdout=subprocess.PIPE,
+        env={**os.environ, "OUTREACH_LANG": current_language()},
     )
     assert child.stdout is not None
     stream = child.stdout
@@ -766,7 +937,9 @@ def _parsed_chunks(
             try:
                 item = pickle.load(stream)  # noqa: S301 - written by our own child process
             except EOFError:
-                raise ImportFileError(f"{path.name}: the parsing process stopped unexpectedly") from None
+                raise ImportFileError(
+                    _("{file}: the parsing process stopped unexpectedly", file=path.name)
+                ) from None
             if item is None:
                 return
             if isinstance(item, BaseException):
@@ -784,20 +957,110 @@ def _parsed_chunks(
 
 def _run_chunks(
     importer: _Importer,
-    parser: _RowParser,
+    tables: list[_Table],
     chunks: Iterator[ParsedChunk],
     summary: ImportSummary,
     progress: Callable[[int], None] | None,
 ) -> None:
+    headerless: set[int] = set()
     with collector_paused():
         for chunk in chunks:
-            for label in chunk.headerless:
-                if label not in summary.unknown_columns:
-                    summary.unknown_columns.append(label)
-            importer.chunk(parser, chunk)
+            table = tables[chunk.table]
+            importer.sheet, importer.header = table.sheet.name, table.sheet.header
+            headerless |= chunk.headerless
+            importer.chunk(table.parser, chunk)
             summary.rows += chunk.rows
             if progress is not None:
                 progress(summary.rows)
+    listed = sorted(headerless)
+    summary.unknown_columns += [
+        _("column {number} (no header)", number=index + 1) for index in listed[:MAX_HEADERLESS_LISTED]
+    ]
+    if len(listed) > MAX_HEADERLESS_LISTED:
+        summary.unknown_columns.append(
+            _("{count} more columns without a header", count=len(listed) - MAX_HEADERLESS_LISTED)
+        )
+
+
+@dataclass
+class ProofRecipients:
+    """A proof's recipients chosen from a registry file, and the rows the importer's rules refused."""
+
+    recipients: list[Recipient]
+    rows: int
+    rejections: list[Rejection]
+
+
+def proof_recipients(*, path: Path, pieces: int = 5) -> ProofRecipients:
+    """Picks a proof's recipients from a registry file, read and checked as an import reads and checks it.
+
+    The first rows, then the row with the longest name and the one with the longest address (where letters
+    overflow first); the file is streamed, so a whole registry can be given. Rows with problems are left
+    out and returned as rejections; the gender, the addresses and every other value follow the import's
+    rules (audiences.normalise).
+    """
+    from outreach.render import Recipient
+
+    check_regular_file(path)
+    chosen: list[_Parsed] = []
+    # (length, row) of the longest name and of the longest address so far.
+    longest_name: tuple[int, _Parsed | None] = (-1, None)
+    longest_address: tuple[int, _Parsed | None] = (-1, None)
+    rejections: list[Rejection] = []
+    rows = 0
+    with open_registry_file(path) as registry:
+        tables, _skipped = _tables(registry, path.name, local_date())
+        if not any(t.headers.has_workers for t in tables):
+            raise InputError(
+                _(
+                    "{file}: a proof needs workers' rows (a name column, 姓名); this file lists only units",
+                    file=path.name,
+                )
+            )
+        for chunk in _parse_tables(tables, CHUNK_ROWS):
+            rows += chunk.rows
+            sheet = tables[chunk.table].sheet.name
+            for line, problems, _cells in chunk.errors:
+                room = MAX_REJECTIONS_KEPT - len(rejections)
+                rejections += [Rejection(line, column, reason, sheet) for _p, column, reason in problems][
+                    : max(0, room)
+                ]
+            for parsed in chunk.parsed:
+                if parsed.worker is None:
+                    continue
+                if len(chosen) < max(1, pieces - 2):
+                    chosen.append(parsed)
+                name_length = len(parsed.worker["name"])
+                if name_length > longest_name[0]:
+                    longest_name = (name_length, parsed)
+                address_length = len(parsed.unit["address"] or "")
+                if address_length > longest_address[0]:
+                    longest_address = (address_length, parsed)
+    for _length, extra in (longest_name, longest_address):
+        if extra is not None and all(extra is not c for c in chosen):
+            chosen.append(extra)
+    if not chosen:
+        raise InputError(
+            _("{file}: no row can be used for a proof ({count} rejected)", file=path.name, count=rows)
+        )
+    recipients = []
+    for seq, parsed in enumerate(chosen, start=1):
+        worker = parsed.worker
+        assert worker is not None
+        recipients.append(
+            Recipient(
+                number=f"PROOF-{seq:06d}",
+                seq=seq,
+                name=worker["name"],
+                gender=worker["gender"],
+                unit_name=parsed.unit["name"],
+                address=parsed.unit["address"],
+                postcode=parsed.unit["postcode"],
+                township=parsed.unit["township"],
+                mobile=worker["mobile"],
+            )
+        )
+    return ProofRecipients(recipients=recipients, rows=rows, rejections=rejections)
 
 
 if __name__ == "__main__":
@@ -805,4 +1068,6 @@ if __name__ == "__main__":
     # so that what it pickles names audiences.importer's classes, not __main__'s.
     from audiences import importer
 
-    importer._parse_in_child(Path(sys.argv[1]), int(sys.argv[2]), sys.stdout.buffer)
+    importer._parse_in_child(
+        Path(sys.argv[1]), int(sys.argv[2]), date.fromisoformat(sys.argv[3]), sys.stdout.buffer
+    )

@@ -15,6 +15,8 @@ from stdnum import exceptions as stdnum_errors
 from stdnum.cn import uscc
 
 from audiences.models import UNIT_KINDS
+from outreach.i18n import _
+from outreach.periods import local_date
 
 MIN_BIRTH_YEAR = 1900
 
@@ -84,7 +86,7 @@ def text(value: str, *, max_length: int) -> str | None:
     if "\u3000" in value or "  " in value or "\t" in value or "\n" in value:
         value = _SPACES.sub(" ", value)
     if len(value) > max_length:
-        raise Malformed(f"longer than {max_length} characters")
+        raise Malformed(_("longer than {limit} characters", limit=max_length))
     return value
 
 
@@ -96,7 +98,7 @@ def name(value: str, *, max_length: int) -> str | None:
     if not cleaned.isascii():
         cleaned = _CJK_GAP.sub("", cleaned)
     if len(cleaned) > max_length:
-        raise Malformed(f"longer than {max_length} characters")
+        raise Malformed(_("longer than {limit} characters", limit=max_length))
     return cleaned
 
 
@@ -106,7 +108,7 @@ def postcode(value: str) -> str | None:
     if not value:
         return None
     if not _POSTCODE.fullmatch(value):
-        raise Malformed(f"postcode {value!r} is not 6 digits")
+        raise Malformed(_("postcode '{value}' is not 6 digits", value=value))
     return value
 
 
@@ -123,7 +125,7 @@ def mobile(value: str) -> str | None:
     elif len(digits) == 13 and digits.startswith("86"):
         digits = digits[2:]
     if not _MOBILE.fullmatch(digits):
-        raise Malformed(f"mobile {value.strip()!r} is not 11 digits starting 13-19")
+        raise Malformed(_("mobile '{value}' is not 11 digits starting 13-19", value=value.strip()))
     return digits
 
 
@@ -135,11 +137,13 @@ def credit_code(value: str) -> str | None:
     try:
         return str(uscc.validate(folded))
     except stdnum_errors.InvalidChecksum:
-        raise Malformed(f"credit code {folded!r} has a wrong check digit") from None
+        raise Malformed(_("credit code '{value}' has a wrong check digit", value=folded)) from None
     except stdnum_errors.InvalidLength:
-        raise Malformed(f"credit code {folded!r} is not 18 characters") from None
+        raise Malformed(_("credit code '{value}' is not 18 characters", value=folded)) from None
     except stdnum_errors.ValidationError:
-        raise Malformed(f"credit code {folded!r} has characters not allowed in a credit code") from None
+        raise Malformed(
+            _("credit code '{value}' has characters not allowed in a credit code", value=folded)
+        ) from None
 
 
 def gender(value: str) -> str | None:
@@ -150,7 +154,9 @@ def gender(value: str) -> str | None:
     try:
         return _GENDERS[folded]
     except KeyError:
-        raise Malformed(f"gender {value.strip()!r} is not one of 女/女性/F/female, 男/男性/M/male") from None
+        raise Malformed(
+            _("gender '{value}' is not one of 女/女性/F/female, 男/男性/M/male", value=value.strip())
+        ) from None
 
 
 def flag(value: str) -> bool | None:
@@ -161,7 +167,9 @@ def flag(value: str) -> bool | None:
     try:
         return _FLAGS[folded]
     except KeyError:
-        raise Malformed(f"{value.strip()!r} is not one of 是/否, Y/N, true/false, 1/0") from None
+        raise Malformed(
+            _("'{value}' is not one of 是/否, Y/N, true/false, 1/0", value=value.strip())
+        ) from None
 
 
 def birth(value: str, *, today: date | None = None) -> tuple[int | None, date | None]:
@@ -169,7 +177,7 @@ def birth(value: str, *, today: date | None = None) -> tuple[int | None, date | 
     folded = _fold(value).strip()
     if not folded:
         return None, None
-    today = today or date.today()
+    today = today or local_date()
     year_match = _YEAR.fullmatch(folded)
     if year_match:
         year = int(year_match.group(1))
@@ -177,14 +185,23 @@ def birth(value: str, *, today: date | None = None) -> tuple[int | None, date | 
     else:
         match = _DATE.fullmatch(folded) or _COMPACT_DATE.fullmatch(folded)
         if not match:
-            raise Malformed(f"birth {folded!r} is neither a year (1985) nor a date (1985-03-12)")
+            raise Malformed(
+                _("birth '{value}' is neither a year (1985) nor a date (1985-03-12)", value=folded)
+            )
         try:
             born = date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
         except ValueError:
-            raise Malformed(f"birth date {folded!r} is not a real date") from None
+            raise Malformed(_("birth date '{value}' is not a real date", value=folded)) from None
         year = born.year
     if not MIN_BIRTH_YEAR <= year <= today.year or (born is not None and born > today):
-        raise Malformed(f"birth {folded!r} is outside {MIN_BIRTH_YEAR}–{today.year}")
+        raise Malformed(
+            _(
+                "birth '{value}' is outside {first}–{last}",
+                value=folded,
+                first=MIN_BIRTH_YEAR,
+                last=today.year,
+            )
+        )
     return year, born
 
 
@@ -196,7 +213,9 @@ def unit_kind(value: str) -> str | None:
     try:
         return _UNIT_KINDS[cleaned]
     except KeyError:
-        raise Malformed(f"unit kind {cleaned!r} is not one of {'/'.join(UNIT_KINDS)}") from None
+        raise Malformed(
+            _("unit kind '{value}' is not one of {kinds}", value=cleaned, kinds="/".join(UNIT_KINDS))
+        ) from None
 
 
 def category(value: str, *, max_length: int) -> str | None:
@@ -211,5 +230,5 @@ def worker_no(value: str, *, max_length: int) -> str | None:
     if not cleaned:
         return None
     if len(cleaned) > max_length:
-        raise Malformed(f"longer than {max_length} characters")
+        raise Malformed(_("longer than {limit} characters", limit=max_length))
     return cleaned

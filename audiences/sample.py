@@ -13,6 +13,8 @@ from stdnum.cn import uscc
 
 from audiences.columns import ALL_COLUMNS
 from outreach.errors import InputError
+from outreach.i18n import _
+from outreach.periods import local_date
 
 COUNTY = "尤溪县"
 COUNTY_CODE = "350426"  # 尤溪县's administrative division code, the 3rd-8th characters of a local credit code
@@ -313,7 +315,7 @@ def generate_units(rng: random.Random, count: int) -> list[SampleUnit]:
     units: list[SampleUnit] = []
     names: set[str] = set()
     codes: set[str] = {""}
-    for _ in range(count):
+    for _unit in range(count):
         kind = _pick(rng, KIND_WEIGHTS)
         township, postcode, places = rng.choice(TOWNSHIPS)
         for _attempt in range(5):
@@ -423,7 +425,7 @@ def sample_rows(
 ) -> Iterator[list[str]]:
     """The data rows of a sample registry, grouped by unit; deterministic for a seed (and `as_of` date)."""
     rng = random.Random(seed)
-    as_of = as_of or date.today()
+    as_of = as_of or local_date()
     unit_count = max(1, min(workers, round(workers / WORKERS_PER_UNIT))) if workers else 0
     units = generate_units(rng, unit_count)
     # Enterprises and schools are bigger than a township office; sizes are drawn, then scaled to `workers`.
@@ -445,7 +447,7 @@ def sample_rows(
     bad_at = sorted(rng.sample(range(workers + malformed), malformed)) if malformed else []
     position = number = 0
     for unit, size in zip(units, sizes, strict=True):
-        for _ in range(size):
+        for _worker in range(size):
             while bad_at and bad_at[0] == position:
                 kind = MALFORMED_KINDS[(len(bad_at) - 1) % len(MALFORMED_KINDS)]
                 bad_at.pop(0)
@@ -472,9 +474,15 @@ def write_sample(
 ) -> SampleStats:
     """Writes a sample registry to `path` (.csv in `encoding`, or .xlsx), streaming row by row."""
     if workers < 0 or malformed < 0:
-        raise InputError("--workers and --malformed must not be negative")
+        raise InputError(_("--size and --malformed must not be negative"))
     if encoding not in ENCODINGS:
-        raise InputError(f"encoding {encoding!r} is not one of {', '.join(ENCODINGS)}")
+        raise InputError(
+            _(
+                "encoding '{encoding}' is not one of {choices}",
+                encoding=encoding,
+                choices=", ".join(ENCODINGS),
+            )
+        )
     suffix = path.suffix.lower()
     traditional = encoding == "big5"
     rows = sample_rows(workers=workers, seed=seed, malformed=malformed, as_of=as_of)
@@ -491,7 +499,7 @@ def write_sample(
         return SampleStats(path=path, workers=workers, units=units, malformed=malformed, encoding=None)
     if suffix != ".csv":
         raise InputError(
-            f"{path.name}: the sample is written as .csv or .xlsx, not {suffix or 'no extension'}"
+            _("{file}: the sample is written as .csv or .xlsx, not '{suffix}'", file=path.name, suffix=suffix)
         )
     with path.open("w", encoding=encoding, errors="strict", newline="") as handle:
         writer = csv.writer(handle)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -106,14 +107,57 @@ def test_every_rejection_names_line_column_and_reason(
         (8, "单位名称"), (9, "出生日期"), (10, "困难职工"), (11, "性别"), (12, "单位类型"), (14, "工号"),
     ]  # fmt: skip
     reasons = [r.reason for r in summary.rejections]
-    assert "not 6 digits" in reasons[0] and "not 11 digits" in reasons[1] and "check digit" in reasons[3]
-    assert reasons[5] == "name missing" and reasons[6] == "unit name missing" and "line 13" in reasons[11]
+    assert reasons[0] == "邮编“36510”不是6位数字"
+    assert reasons[1] == "手机号“138123456789”不是以13–19开头的11位数字" and "校验位" in reasons[3]
+    assert reasons[5] == "姓名为空" and reasons[6] == "单位名称为空" and reasons[11] == "工号与第 13 行相同"
     assert (summary.inserted, summary.rejected) == (1, 12)
     with rejects.open(encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.reader(handle))
-    assert rows[0][:4] == ["line", "column", "reason", "工号"]
-    assert rows[1][:3] == ["2", "家庭邮编", "postcode '36510' is not 6 digits"]
+    assert rows[0][:4] == ["行号", "列", "原因", "工号"]
+    assert rows[1][:3] == ["2", "家庭邮编", "邮编“36510”不是6位数字"]
     assert len(rows) == 13
+
+
+def test_a_rejected_row_names_every_problem(session: Session, tmp_path: Path, unit_cells: str) -> None:
+    bad_unit = unit_cells.replace("365100", "3651")
+    path = _csv(tmp_path, f"A1,王芳,女,1985,教师,12345,,也许,是,{bad_unit}", f"A2,,,1985,教师,,,否,是,{unit_cells}")
+    rejects = tmp_path / "rejects.csv"
+    summary = import_registry(session=session, path=path, rejects=rejects)
+    assert summary.rejected == 2
+    assert [(r.line, r.column, r.reason) for r in summary.rejections] == [
+        (2, "手机号码", "手机号“12345”不是以13–19开头的11位数字"),
+        (2, "困难职工", "“也许”不是 是/否、Y/N、1/0 之一"),
+        (2, "单位邮编", "邮编“3651”不是6位数字"),
+        (3, "姓名", "姓名为空"),
+        (3, "性别", "性别为空"),
+    ]
+    with rejects.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert len(rows) == 3
+    assert rows[1][:3] == [
+        "2",
+        "手机号码；困难职工；单位邮编",
+        "手机号“12345”不是以13–19开头的11位数字；“也许”不是 是/否、Y/N、1/0 之一；邮编“3651”不是6位数字",
+    ]
+
+
+def test_rejects_file_has_no_english_by_default_and_english_when_asked(
+    session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "s.csv"
+    write_sample(path, workers=60, seed=8, malformed=8)
+    rejects = tmp_path / "rejects.csv"
+    summary = import_registry(session=session, path=path, rejects=rejects)
+    assert summary.rejected == 8
+    text = rejects.read_text(encoding="utf-8-sig")
+    words = re.findall(r"[A-Za-z]{3,}", text)
+    assert not words, words
+    from outreach.i18n import use_language
+
+    with use_language("en"):
+        import_registry(session=session, path=path, rejects=rejects)
+    english = rejects.read_text(encoding="utf-8-sig")
+    assert english.startswith("line,column,reason,")
 
 
 def test_rejects_file_is_spreadsheet_safe(session: Session, tmp_path: Path, unit_cells: str) -> None:
@@ -168,7 +212,7 @@ def test_contradicting_unit_details_reject_the_later_row(
     summary = import_registry(session=session, path=path)
     assert summary.inserted == 1
     assert [(r.line, r.column) for r in summary.rejections] == [(3, "单位邮编")]
-    assert "line 2" in summary.rejections[0].reason
+    assert summary.rejections[0].reason == "“365109”与第 2 行为该单位填写的“365100”不一致"
 
 
 def test_strict_imports_nothing_when_a_row_is_rejected(session: Session, tmp_path: Path) -> None:
@@ -188,7 +232,7 @@ def test_unknown_columns_are_reported(session: Session, tmp_path: Path, unit_cel
         header=HEADER + ",政治面貌",
     )
     summary = import_registry(session=session, path=path)
-    assert summary.unknown_columns == ["政治面貌", "column 16 (no header)"]
+    assert summary.unknown_columns == ["政治面貌", "第 16 列（无表头）"]
     assert summary.inserted == 1
 
 
@@ -232,7 +276,7 @@ def test_every_encoding_imports_the_same_registry(session: Session, tmp_path: Pa
 def test_missing_unit_column_refuses_the_file(session: Session, tmp_path: Path) -> None:
     from outreach.errors import ImportFileError
 
-    with pytest.raises(ImportFileError, match="no unit name column"):
+    with pytest.raises(ImportFileError, match="表头行没有单位名称列"):
         import_registry(session=session, path=_csv(tmp_path, "王芳,女", header="姓名,性别"))
 
 
@@ -275,7 +319,7 @@ def test_cli_import_json_and_strict_exit(cli_engine: Engine, tmp_path: Path) -> 
     path = tmp_path / "s.csv"
     runner = CliRunner()
     made = runner.invoke(
-        app, ["registry", "sample", "--workers", "50", "--seed", "1", "--out", str(path), "--malformed", "2"]
+        app, ["registry", "sample", "--size", "50", "--seed", "1", "--out", str(path), "--malformed", "2"]
     )
     assert made.exit_code == 0, made.output
     strict = runner.invoke(app, ["registry", "import", str(path), "--strict", "--json"])
@@ -290,7 +334,7 @@ def test_cli_import_json_and_strict_exit(cli_engine: Engine, tmp_path: Path) -> 
     with session_scope(committed_engine) as session:
         assert _count(session, Worker) == 50
     table = runner.invoke(app, ["registry", "import", str(path)])
-    assert table.exit_code == 0 and "unchanged" in table.stdout
+    assert table.exit_code == 0 and "未变" in table.stdout
 
 
 def test_cli_template(tmp_path: Path) -> None:

@@ -77,6 +77,6 @@ def test_a_bad_byte_found_by_the_child_names_its_line(
     assert len(b"\n".join(lines[:2900])) > SAMPLE_BYTES
     lines[2900] = lines[2900] + b"\xff\xfe"
     path.write_bytes(b"\n".join(lines))
-    with pytest.raises(ImportFileError, match="line 2901"):
+    with pytest.raises(ImportFileError, match="第 2901 行"):
         import_registry(session=session, path=path)
     assert counts(session) == (0, 0)

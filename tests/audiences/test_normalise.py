@@ -20,7 +20,7 @@ def test_postcode_accepted(raw: str, expected: str | None) -> None:
 
 @pytest.mark.parametrize("raw", ["36510", "3651000", "36510A", "365-100"])
 def test_postcode_refused(raw: str) -> None:
-    with pytest.raises(Malformed, match="not 6 digits"):
+    with pytest.raises(Malformed, match="不是6位数字"):
         normalise.postcode(raw)
 
 
@@ -44,7 +44,7 @@ def test_mobile_accepted(raw: str) -> None:
 
 @pytest.mark.parametrize("raw", ["138123456789", "1381234567", "23812345678", "12812345678", "1381234567a"])
 def test_mobile_refused(raw: str) -> None:
-    with pytest.raises(Malformed, match="not 11 digits"):
+    with pytest.raises(Malformed, match="不是以13–19开头的11位数字"):
         normalise.mobile(raw)
 
 
@@ -52,9 +52,9 @@ def test_credit_code() -> None:
     assert normalise.credit_code("91110000600037341L") == "91110000600037341L"
     assert normalise.credit_code(" ９１１１００００６０００３７３４１ｌ ") == "91110000600037341L"
     assert normalise.credit_code("") is None
-    with pytest.raises(Malformed, match="wrong check digit"):
+    with pytest.raises(Malformed, match="校验位不对"):
         normalise.credit_code("91110000600037341M")
-    with pytest.raises(Malformed, match="not 18 characters"):
+    with pytest.raises(Malformed, match="不是18位"):
         normalise.credit_code("9111000060003734")
 
 
@@ -71,7 +71,7 @@ def test_gender(raw: str, expected: str | None) -> None:
 
 @pytest.mark.parametrize("raw", ["未知", "X", "woman", "女士"])
 def test_unknown_gender_refused(raw: str) -> None:
-    with pytest.raises(Malformed, match="gender"):
+    with pytest.raises(Malformed, match="性别"):
         normalise.gender(raw)
 
 
@@ -94,7 +94,7 @@ def test_flag_refused() -> None:
 def test_text_and_full_width_spaces() -> None:
     assert normalise.text("\u3000尤溪县 城关镇\u3000\u3000水南路 ", max_length=50) == "尤溪县 城关镇 水南路"
     assert normalise.text("\u3000 ", max_length=5) is None
-    with pytest.raises(Malformed, match="longer than 5"):
+    with pytest.raises(Malformed, match="超过 5 个字符"):
         normalise.text("尤溪县城关镇", max_length=5)
 
 
@@ -124,7 +124,7 @@ def test_birth(raw: str, expected: tuple[int | None, date | None]) -> None:
 
 @pytest.mark.parametrize("raw", ["1985-13-40", "85", "1899", "2030", "三月", "1985-02-30"])
 def test_birth_refused(raw: str) -> None:
-    with pytest.raises(Malformed, match="birth"):
+    with pytest.raises(Malformed, match="出生日期"):
         normalise.birth(raw, today=date(2026, 1, 1))
 
 
@@ -133,7 +133,7 @@ def test_unit_kind_and_category() -> None:
     assert normalise.unit_kind("事業單位") == "事业单位"
     assert normalise.unit_kind("学校") == "学校"
     assert normalise.unit_kind("") is None
-    with pytest.raises(Malformed, match="unit kind"):
+    with pytest.raises(Malformed, match="单位类型"):
         normalise.unit_kind("公司")
     assert normalise.category("公務員", max_length=50) == "公务员"
     assert normalise.category("白领", max_length=50) == "白领"

@@ -16,7 +16,8 @@ ROWS = "姓名,性别,单位名称\n王芳,女,尤溪县第一中学\n林秀英,
 
 def _read(path: Path) -> tuple[str | None, list[str], list[tuple[int, list[str]]]]:
     with open_registry_file(path) as registry:
-        return registry.encoding, registry.header, list(registry.rows)
+        (sheet,) = registry.sheets
+        return registry.encoding, sheet.header, list(sheet.rows)
 
 
 @pytest.mark.parametrize(
@@ -63,29 +64,62 @@ def test_sample_files_in_every_encoding(tmp_path: Path, encoding: str) -> None:
 def test_latin1_text_refused(tmp_path: Path) -> None:
     path = tmp_path / "r.csv"
     path.write_bytes("name,unit\nMüller,Café Zürich\nJosé Núñez,Société Générale\n".encode("latin-1"))
-    with pytest.raises(ImportFileError, match="not text in UTF-8, GBK, GB18030 or Big5"):
+    with pytest.raises(ImportFileError, match="不是 UTF-8、UTF-16、GBK、GB18030 或 Big5 编码的文本"):
         _read(path)
 
 
 def test_binary_refused(tmp_path: Path) -> None:
     path = tmp_path / "r.csv"
     path.write_bytes(bytes(range(256)) * 8)
-    with pytest.raises(ImportFileError, match=r"r\.csv: not a text file"):
+    with pytest.raises(ImportFileError, match=r"r\.csv：不是文本文件"):
         _read(path)
 
 
-def test_xls_refused(tmp_path: Path) -> None:
-    path = tmp_path / "old.xls"
-    path.write_bytes(b"\xd0\xcf\x11\xe0" + b"\x00" * 100)
-    with pytest.raises(ImportFileError, match=r"\.xls workbooks are not read"):
+@pytest.mark.parametrize("name", ["old.xls", "old.xlsx", "old.csv"])
+def test_old_xls_refused_by_content_whatever_its_name(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100)
+    with pytest.raises(ImportFileError, match=r"不能读取旧版 \.xls 工作簿.*另存为 \.xlsx 或 CSV"):
         _read(path)
+
+
+@pytest.mark.parametrize("name", ["r.xls", "r.csv", "r.txt", "r"])
+def test_xlsx_read_by_content_whatever_its_name(tmp_path: Path, name: str) -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["姓名", "单位名称"])
+    sheet.append(["王芳", "尤溪县第一中学"])
+    saved = tmp_path / "saved.xlsx"
+    book.save(saved)
+    path = tmp_path / name
+    saved.rename(path)
+    found, header, rows = _read(path)
+    assert (found, header, rows) == (None, ["姓名", "单位名称"], [(2, ["王芳", "尤溪县第一中学"])])
+
+
+def test_csv_named_xlsx_is_read_as_text(tmp_path: Path) -> None:
+    path = tmp_path / "r.xlsx"
+    path.write_bytes(ROWS.encode("gbk"))
+    found, header, rows = _read(path)
+    assert (found, header, len(rows)) == ("gbk", ["姓名", "性别", "单位名称"], 2)
+
+
+def test_utf16_unicode_text_export(tmp_path: Path) -> None:
+    # Excel's "Unicode text": UTF-16 little-endian with a byte-order mark, tab-separated, CRLF line ends.
+    path = tmp_path / "r.txt"
+    path.write_bytes(ROWS.replace(",", "\t").replace("\n", "\r\n").encode("utf-16"))
+    found, header, rows = _read(path)
+    assert found == "utf-16"
+    assert header == ["姓名", "性别", "单位名称"]
+    assert rows == [(2, ["王芳", "女", "尤溪县第一中学"]), (3, ["林秀英", "女", "尤溪县人民医院"])]
 
 
 def test_bad_bytes_after_the_sample_name_the_line(tmp_path: Path) -> None:
     path = tmp_path / "r.csv"
     body = ("姓名,单位名称\n" + "王芳,尤溪县第一中学\n" * 30000).encode()
     path.write_bytes(body + b"\xff\xfe,x\n")
-    with pytest.raises(ImportFileError, match="line 30002, byte 1"):
+    with pytest.raises(ImportFileError, match="第 30002 行第 1 个字节"):
         _read(path)
 
 
@@ -111,7 +145,7 @@ def test_xlsx_rows_and_cell_types(tmp_path: Path) -> None:
 def test_empty_file_refused(tmp_path: Path) -> None:
     path = tmp_path / "r.csv"
     path.write_bytes(b"\n\n")
-    with pytest.raises(ImportFileError, match="no header row"):
+    with pytest.raises(ImportFileError, match="没有表头行"):
         _read(path)
 
 
