@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from outreach.accounts.models import Organisation
 from outreach.db import Base, UTCDateTime, utcnow
+from outreach.runs.models import DEFAULT_BATCH_SIZE
 
 CHANNELS = ("letter", "sms")
 CAMPAIGN_STATES = ("draft", "approved", "active", "finished", "cancelled")
@@ -27,8 +29,11 @@ class Campaign(Base):
     # A rate card is versioned by date (outreach.ledger); a run takes the version in force at approval.
     rate_card_code: Mapped[str] = mapped_column(String(50))
     schedule: Mapped[str] = mapped_column(String(10), default="manual")
-    print_shop: Mapped[str | None] = mapped_column(String(100))
-    batch_size: Mapped[int] = mapped_column(Integer, default=1000)
+    # The print shop (an organisation of kind printshop) its batches are handed to; None: not yet named, and
+    # its batches are not handed out (outreach.runs.printshop).
+    print_shop_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    print_shop: Mapped[Organisation | None] = relationship(lazy="joined")
+    batch_size: Mapped[int] = mapped_column(Integer, default=DEFAULT_BATCH_SIZE)
     state: Mapped[str] = mapped_column(String(10), default="draft")
     # What was approved: a digest of the kit's files and the audience expression, and for which period.
     approved_hash: Mapped[str | None] = mapped_column(String(64))

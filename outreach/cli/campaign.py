@@ -1,44 +1,60 @@
-"""`outreach campaign`: create, estimate, approve, change, show and list campaigns."""
+"""`outreach campaign`: create, estimate, approve, change, show and list campaigns.
+
+The commands parse arguments and format answers; what an estimate holds and whether an approval goes through
+is the campaign service's business. A campaign is named by its name or its id (12 or #12).
+"""
 
 from __future__ import annotations
 
 import json
 
 import typer
-from rich.console import Console
+from pydantic import TypeAdapter
 from rich.table import Table
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from audiences import service as audiences
-from audiences.models import Audience
 from outreach import db
 from outreach.campaigns import service
-from outreach.campaigns.models import Campaign
-from outreach.ledger import service as ledger
+from outreach.campaigns.schemas import CampaignEstimate, CampaignOut
+from outreach.cli.output import console, safe
+from outreach.i18n import N_, _, translate
 from outreach.money import format_fen
 from outreach.periods import local_date, quarter_of
-from outreach.runs import service as runs
-from outreach.runs.models import Run
+from outreach.runs.executor import state_label
 
 app = typer.Typer(
-    help="Campaigns: audience + kit + channel + rate card + budget + schedule.", no_args_is_help=True
+    help=_("Campaigns: audience + kit + channel + rate card + budget + schedule."), no_args_is_help=True
 )
-console = Console()
+
+CAMPAIGN_REF = N_("The campaign's name or id (e.g. 俏佳人 or 12).")
+# Words for stored values, in the catalogue (shown with `translate`).
+WORDS = {
+    "draft": N_("draft"),
+    "approved": N_("approved (campaign)"),
+    "active": N_("active (campaign)"),
+    "finished": N_("finished"),
+    "cancelled": N_("cancelled (campaign)"),
+    "letter": N_("letter"),
+    "sms": N_("SMS"),
+    "quarterly": N_("quarterly"),
+    "manual": N_("manual"),
+}
 
 
-@app.command()
+def _word(value: str) -> str:
+    return translate(WORDS[value]) if value in WORDS else safe(value)
+
+
+@app.command(help=_("Creates a draft campaign."))
 def create(
-    name: str = typer.Argument(..., help="A name for the campaign, e.g. 俏佳人."),
-    audience: str = typer.Option(..., help="A saved audience (outreach audience save)."),
-    kit: str = typer.Option(..., help="A kit in templates/ (qiaojiaren, notice, ...) or a kit folder."),
-    channel: str = typer.Option("letter", help="letter or sms."),
-    rate_card: str = typer.Option(..., help="The rate card code (outreach ledger rates)."),
-    schedule: str = typer.Option("manual", help="quarterly (run by the schedule) or manual."),
-    print_shop: str | None = typer.Option(None, help="The print shop the batches go to."),
-    batch_size: int = typer.Option(service.DEFAULT_BATCH_SIZE, help="Pieces per print batch."),
+    name: str = typer.Argument(..., help=_("A name for the campaign, e.g. 俏佳人.")),
+    audience: str = typer.Option(..., help=_("A saved audience (outreach audience save).")),
+    kit: str = typer.Option(..., help=_("A kit in templates/ (qiaojiaren, notice, ...) or a kit folder.")),
+    channel: str = typer.Option("letter", help=_("letter or sms.")),
+    rate_card: str = typer.Option(..., help=_("The rate card code (outreach ledger rates).")),
+    schedule: str = typer.Option("manual", help=_("quarterly (run by the schedule) or manual.")),
+    print_shop: str | None = typer.Option(None, help=_("The print shop the batches go to.")),
+    batch_size: int = typer.Option(service.DEFAULT_BATCH_SIZE, help=_("Pieces per print batch.")),
 ) -> None:
-    """Creates a draft campaign."""
     with db.session_scope(db.ensure_schema()) as session:
         campaign = service.create(
             session=session,
@@ -51,133 +67,225 @@ def create(
             print_shop=print_shop,
             batch_size=batch_size,
         )
+        bold = f"[bold]{safe(campaign.name)}[/]"
         console.print(
-            f"campaign [bold]{campaign.name}[/] created (draft); approve it with "
-            f"`outreach campaign approve {campaign.name} --period {quarter_of(local_date()).next()}`"
+            _(
+                "campaign {name} created (draft, id {id}); approve it with "
+                "`outreach campaign approve {name} --period {period}`",
+                name=bold,
+                id=campaign.id,
+                period=quarter_of(local_date()).next(),
+            )
         )
 
 
-def _estimate_table(session: Session, campaign: Campaign, period: str) -> Table:
-    audience = session.get(Audience, campaign.audience_id)
-    assert audience is not None
-    reach = audiences.count(
-        session=session, expression=audience.expression, channel=runs.reach_channel(campaign)
-    ).total
-    est = ledger.estimate(
-        session=session, campaign_id=campaign.id, period=period, pieces=reach, channel=campaign.channel
+def _estimate_table(est: CampaignEstimate, channel: str) -> Table:
+    cost = est.cost
+    table = Table(
+        title=_("{name} {period}: cost estimate", name=safe(est.campaign_name), period=est.period),
+        show_header=False,
+        title_justify="left",
     )
-    table = Table(title=f"{campaign.name} {period}: cost estimate", show_header=False)
-    table.add_row("reachable pieces", f"{reach:,}")
+    table.add_column(ratio=1)
+    table.add_column(justify="right", no_wrap=True)
+    table.add_row(_("reachable pieces"), f"{est.reach:,}")
+    unit = _("a piece") if channel == "letter" else _("an SMS part")
     table.add_row(
-        f"rate card {est.rate_card_code} v{est.rate_card_version}",
-        f"{format_fen(est.unit_price_fen)} a {'piece' if campaign.channel == 'letter' else 'SMS part'}",
+        _(
+            "rate card {code} v{version} (in force on {day})",
+            code=safe(cost.rate_card_code),
+            version=cost.rate_card_version,
+            day=cost.priced_on,
+        ),
+        f"{format_fen(cost.unit_price_fen)} {unit}",
     )
-    table.add_row("postage and printing", format_fen(est.base_fen))
-    for fee in est.fees:
-        table.add_row(fee.name, f"{format_fen(fee.list_fen)}" + (" [green](waived)[/]" if fee.waived else ""))
-    table.add_row("list price", format_fen(est.list_fen))
-    table.add_row("waived", f"−{format_fen(est.waived_fen)}")
-    table.add_row("[bold]total[/]", f"[bold]{format_fen(est.total_fen)}[/]")
-    if est.budget_fen is None:
-        table.add_row("budget", "[red]none set[/] (outreach ledger budget set)")
+    table.add_row(_("postage and printing"), format_fen(cost.base_fen))
+    for fee in cost.fees:
+        waived = f" [green]({safe(_('waived'))})[/]" if fee.waived else ""
+        table.add_row(safe(fee.name), format_fen(fee.list_fen) + waived)
+    table.add_row(_("list price"), format_fen(cost.list_fen))
+    table.add_row(_("waived"), format_fen(-cost.waived_fen))
+    table.add_row(f"[bold]{safe(_('total'))}[/]", f"[bold]{format_fen(cost.total_fen)}[/]")
+    if cost.budget_fen is None:
+        table.add_row(_("budget"), f"[red]{safe(_('none set'))}[/] (outreach ledger budget set)")
     else:
-        table.add_row(f"budget {est.budget_period}", format_fen(est.budget_fen))
-        table.add_row("left after this run", format_fen(est.remaining_after_fen or 0))
-    if est.over_by_fen:
-        table.add_row("[red]over budget by[/]", f"[red]{format_fen(est.over_by_fen)}[/]")
+        table.add_row(_("budget {period}", period=cost.budget_period), format_fen(cost.budget_fen))
+        table.add_row(_("left after this run"), format_fen(cost.remaining_after_fen or 0))
+    if cost.over_by_fen:
+        table.add_row(f"[red]{safe(_('over budget by'))}[/]", f"[red]{format_fen(cost.over_by_fen)}[/]")
     return table
 
 
-@app.command()
-def estimate(name: str, period: str = typer.Option(..., help="e.g. 2027-Q1")) -> None:
-    """Shows pieces reachable, list price, waived fees, total and the budget left afterwards."""
+def _glyph_table(est: CampaignEstimate) -> Table | None:
+    glyphs = est.glyphs
+    if not glyphs.total:
+        return None
+    title = _(
+        "{count} recipients have characters no configured font can draw (their pieces would fail)",
+        count=glyphs.total,
+    )
+    if glyphs.total > len(glyphs.problems):
+        title += " " + _("(the first {n} shown)", n=len(glyphs.problems))
+    table = Table(title=f"[red]{safe(title)}[/]", title_justify="left")
+    table.add_column(_("worker"), no_wrap=True)
+    table.add_column(_("name"))
+    table.add_column(_("work unit"))
+    table.add_column(_("in"))
+    table.add_column(_("characters"), no_wrap=True)
+    for p in glyphs.problems:
+        worker = f"#{p.worker_id}" + (f" ({safe(p.worker_no)})" if p.worker_no else "")
+        table.add_row(
+            worker,
+            safe(p.name),
+            safe(p.unit_name),
+            safe("、".join(p.fields)),
+            safe(f"{p.characters} {p.codes}"),
+        )
+    return table
+
+
+def _show_estimate(est: CampaignEstimate, channel: str) -> None:
+    glyphs = _glyph_table(est)
+    if glyphs is not None:
+        # First, so the planner sees whom the run would fail before the money.
+        console.print(glyphs)
+        console.print(
+            _("Fix these in the registry (outreach registry import) or add a font (OUTREACH_FONTS) first.")
+        )
+    console.print(_estimate_table(est, channel))
+
+
+@app.command(
+    help=_(
+        "Shows pieces reachable, list price, waived fees, total, the budget left afterwards, and recipients"
+        " no font can draw."
+    )
+)
+def estimate(
+    campaign: str = typer.Argument(..., help=CAMPAIGN_REF),
+    period: str = typer.Option(..., help=_("e.g. 2027-Q1")),
+) -> None:
     with db.session_scope(db.ensure_schema()) as session:
-        campaign = service.get_by_name(session=session, name=name)
-        console.print(_estimate_table(session, campaign, period))
+        found = service.get_by_ref(session=session, ref=campaign)
+        _show_estimate(service.estimate(session=session, campaign=found, period=period), found.channel)
 
 
-@app.command()
+@app.command(
+    help=_(
+        "Approves the campaign's current kit and audience for one period (shows the estimate first; refuses"
+        " while some recipients' characters cannot be printed, unless --force)."
+    )
+)
 def approve(
-    name: str, period: str = typer.Option(..., help="The period this content is for, e.g. 2027-Q1.")
+    campaign: str = typer.Argument(..., help=CAMPAIGN_REF),
+    period: str = typer.Option(..., help=_("The period this content is for, e.g. 2027-Q1.")),
+    force: bool = typer.Option(
+        False, "--force", help=_("Approve although some recipients' pieces would fail for want of a glyph.")
+    ),
 ) -> None:
-    """Approves the campaign's current kit and audience for one period (shows the estimate first)."""
     with db.session_scope(db.ensure_schema()) as session:
-        campaign = service.get_by_name(session=session, name=name)
-        console.print(_estimate_table(session, campaign, period))
-        service.approve(session=session, campaign=campaign, period=period)
-        console.print(f"campaign [bold]{campaign.name}[/] approved for {campaign.approved_period}")
+        found = service.get_by_ref(session=session, ref=campaign)
+        est = service.estimate(session=session, campaign=found, period=period)
+        _show_estimate(est, found.channel)
+        service.approve(session=session, campaign=found, period=period, force=force)
+        bold = f"[bold]{safe(found.name)}[/]"
+        console.print(
+            _(
+                "campaign {name} approved for {period}",
+                name=bold,
+                period=found.approved_period,
+            )
+        )
 
 
-@app.command()
+@app.command(help=_("Changes the kit or audience; the campaign then needs a new approval."))
 def change(
-    name: str,
-    kit: str | None = typer.Option(None, help="A new kit."),
-    audience: str | None = typer.Option(None, help="A new saved audience."),
+    campaign: str = typer.Argument(..., help=CAMPAIGN_REF),
+    kit: str | None = typer.Option(None, help=_("A new kit.")),
+    audience: str | None = typer.Option(None, help=_("A new saved audience.")),
 ) -> None:
-    """Changes the kit or audience; the campaign then needs a new approval."""
     with db.session_scope(db.ensure_schema()) as session:
-        campaign = service.get_by_name(session=session, name=name)
-        service.change(session=session, campaign=campaign, kit=kit, audience=audience)
-        console.print(f"campaign [bold]{name}[/] changed; it needs a new approval before its next run")
+        found = service.get_by_ref(session=session, ref=campaign)
+        service.change(session=session, campaign=found, kit=kit, audience=audience)
+        bold = f"[bold]{safe(found.name)}[/]"
+        console.print(_("campaign {name} changed; it needs a new approval before its next run", name=bold))
 
 
-@app.command()
-def cancel(name: str) -> None:
-    """Cancels the campaign: the schedule no longer runs it."""
+@app.command(help=_("Cancels the campaign: the schedule no longer runs it."))
+def cancel(campaign: str = typer.Argument(..., help=CAMPAIGN_REF)) -> None:
     with db.session_scope(db.ensure_schema()) as session:
-        service.cancel(session=session, campaign=service.get_by_name(session=session, name=name))
-        console.print(f"campaign [bold]{name}[/] cancelled")
+        found = service.get_by_ref(session=session, ref=campaign)
+        service.cancel(session=session, campaign=found)
+        bold = f"[bold]{safe(found.name)}[/]"
+        console.print(_("campaign {name} cancelled", name=bold))
 
 
-@app.command()
-def show(name: str, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Shows a campaign, its approval and its runs (with why a run waits)."""
+def _detail_tables(info: CampaignOut) -> tuple[Table, Table]:
+    table = Table(show_header=False, title=_("campaign {name}", name=safe(info.name)), title_justify="left")
+    table.add_column(no_wrap=True)
+    table.add_column()
+    rows = [
+        (_("id"), str(info.id)),
+        (_("state"), _word(info.state)),
+        (_("channel"), _word(info.channel)),
+        (_("kit"), safe(info.kit)),
+        (_("audience"), safe(info.audience)),
+        (_("expression"), safe(info.expression)),
+        (_("rate card"), safe(info.rate_card)),
+        (_("schedule"), _word(info.schedule)),
+        (_("print shop"), safe(info.print_shop) if info.print_shop else _("not assigned")),
+        (_("approved for"), safe(info.approved_period or "-")),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    runs = Table(title=_("runs"), title_justify="left")
+    runs.add_column(_("run"), no_wrap=True)
+    runs.add_column(_("period"), no_wrap=True)
+    runs.add_column(_("state"), no_wrap=True)
+    runs.add_column(_("pieces"), justify="right", no_wrap=True)
+    runs.add_column(_("note"))
+    for r in info.runs:
+        runs.add_row(str(r.id), r.period, safe(state_label(r.state)), f"{r.pieces:,}", safe(r.note or ""))
+    return table, runs
+
+
+@app.command(help=_("Shows a campaign, its approval and its runs (with why a run waits)."))
+def show(
+    campaign: str = typer.Argument(..., help=CAMPAIGN_REF),
+    as_json: bool = typer.Option(False, "--json", help=_("Print JSON.")),
+) -> None:
     with db.session_scope(db.ensure_schema()) as session:
-        campaign = service.get_by_name(session=session, name=name)
-        audience = session.get(Audience, campaign.audience_id)
-        assert audience is not None
-        run_rows = session.scalars(
-            select(Run).where(Run.campaign_id == campaign.id).order_by(Run.period)
-        ).all()
-        info = {
-            "name": campaign.name,
-            "state": campaign.state,
-            "channel": campaign.channel,
-            "kit": campaign.kit,
-            "audience": audience.name,
-            "expression": audience.expression,
-            "rate_card": campaign.rate_card_code,
-            "schedule": campaign.schedule,
-            "print_shop": campaign.print_shop,
-            "approved_period": campaign.approved_period,
-            "runs": [
-                {"id": r.id, "period": r.period, "state": r.state, "pieces": r.piece_count, "note": r.note}
-                for r in run_rows
-            ],
-        }
-        if as_json:
-            console.print_json(json.dumps(info, ensure_ascii=False))
-            return
-        table = Table(show_header=False, title=f"campaign {campaign.name}")
-        for key, value in info.items():
-            if key != "runs":
-                table.add_row(key, "" if value is None else str(value))
+        info = service.detail(session=session, campaign=service.get_by_ref(session=session, ref=campaign))
+    if as_json:
+        data = TypeAdapter(CampaignOut).dump_python(info, mode="json")
+        # Plain print: JSON is data for programs, never Rich markup.
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    for table in _detail_tables(info):
         console.print(table)
-        runs_table = Table("run", "period", "state", "pieces", "note", title="runs")
-        for r in run_rows:
-            runs_table.add_row(str(r.id), r.period, r.state, f"{r.piece_count:,}", r.note or "")
-        console.print(runs_table)
 
 
-@app.command("list")
+@app.command("list", help=_("Lists campaigns, with any run that waits for an approval or a budget."))
 def list_campaigns() -> None:
-    """Lists campaigns, with any run that waits for an approval or a budget."""
     with db.session_scope(db.ensure_schema()) as session:
-        table = Table("campaign", "channel", "state", "schedule", "approved for", "waiting")
-        for c in service.list_all(session=session):
-            waiting = session.scalars(
-                select(Run).where(Run.campaign_id == c.id, Run.state == "waiting")
-            ).all()
-            note = "; ".join(f"{r.period}: {r.note}" for r in waiting)
-            table.add_row(c.name, c.channel, c.state, c.schedule, c.approved_period or "-", note)
-        console.print(table)
+        rows = service.summaries(session=session)
+    if not rows:
+        console.print(_("no campaigns yet; create one with `outreach campaign create`"))
+        return
+    table = Table(title=_("campaigns"), title_justify="left")
+    table.add_column(_("id"), justify="right", no_wrap=True)
+    for head in (_("campaign"), _("channel"), _("state"), _("schedule"), _("approved for")):
+        table.add_column(head)
+    table.add_column(_("waiting"), ratio=1)
+    for c in rows:
+        note = "; ".join(f"{r.period}: {r.note or ''}" for r in c.waiting)
+        table.add_row(
+            str(c.id),
+            safe(c.name),
+            _word(c.channel),
+            _word(c.state),
+            _word(c.schedule),
+            safe(c.approved_period or "-"),
+            safe(note),
+        )
+    console.print(table)

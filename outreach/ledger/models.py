@@ -21,7 +21,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from outreach.db import Base, UTCDateTime, utcnow
 
-ENTRY_KINDS = ("reserve", "charge", "fee", "release", "refund", "adjust")
+# 'return' records a piece the post brought back (no money moves; a refund, if the offer gives one, is its own
+# 'refund' entry), so statements count returned pieces whether or not they were refunded.
+ENTRY_KINDS = ("reserve", "charge", "fee", "release", "refund", "adjust", "return")
 # piece_id of entries that concern the whole run (reserve, fee, release): a real piece id is never 0.
 RUN_LEVEL = 0
 

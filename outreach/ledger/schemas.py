@@ -1,8 +1,15 @@
-"""What the ledger's service functions take and give back: plain frozen records, amounts in integer fen."""
+"""What the ledger's service functions take and give back: frozen records, amounts in integer fen.
+
+They are pydantic dataclasses, so the web API's OpenAPI schema comes from the same classes the CLI uses
+(`pydantic.TypeAdapter(Statement).json_schema()`); derived amounts are computed fields, in the schema too.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from pydantic import computed_field
+from pydantic.dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -13,6 +20,44 @@ class FeeLine:
     per_piece_fen: int | None = None
     fixed_fen: int | None = None
     waived: bool = False
+
+
+@dataclass(frozen=True)
+class RateCardIn:
+    """A new rate card version as finance enters it."""
+
+    code: str
+    effective_from: date
+    letter_fen: int
+    sms_part_fen: int = 0
+    fees: tuple[FeeLine, ...] = ()
+    refund_undeliverable: bool = False
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class FeeOut:
+    """One fee of a rate card version."""
+
+    name: str
+    per_piece_fen: int | None
+    fixed_fen: int | None
+    waived: bool
+
+
+@dataclass(frozen=True)
+class RateCardOut:
+    """One version of a rate card."""
+
+    id: int
+    code: str
+    version: int
+    effective_from: date
+    letter_fen: int
+    sms_part_fen: int
+    refund_undeliverable: bool
+    note: str | None
+    fees: tuple[FeeOut, ...]
 
 
 @dataclass(frozen=True)
@@ -36,6 +81,7 @@ class Estimate:
     pieces: int
     parts_per_piece: int
     units: int
+    priced_on: str
     rate_card_id: int
     rate_card_code: str
     rate_card_version: int
@@ -52,10 +98,28 @@ class Estimate:
     remaining_after_fen: int | None
     over_by_fen: int
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def fits(self) -> bool:
         """Whether a reservation of this size would be accepted now."""
         return self.budget_fen is not None and self.over_by_fen == 0
+
+
+@dataclass(frozen=True)
+class BudgetLine:
+    """A campaign's budget for one period: the amount in force, what is committed against it, what is left."""
+
+    period: str
+    budget_fen: int
+    committed_fen: int
+    versions: int
+    last_reason: str | None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def left_fen(self) -> int:
+        """What is still free."""
+        return self.budget_fen - self.committed_fen
 
 
 @dataclass(frozen=True)
@@ -75,12 +139,15 @@ class RunBalance:
     list_fen: int
     waived_fen: int
     closed: bool
+    returned_pieces: int = 0
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def outstanding_fen(self) -> int:
         """What the reservation still holds for pieces not yet charged."""
         return self.reserved_fen - self.charged_fen - self.fees_fen - self.released_fen
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def net_fen(self) -> int:
         """What the run has cost so far: charges and fees less refunds."""
@@ -89,7 +156,7 @@ class RunBalance:
 
 @dataclass(frozen=True)
 class RunLine:
-    """One run on a statement."""
+    """One run on a statement: returned pieces (what the post brought back) and refunds are separate."""
 
     run_id: int
     period: str
@@ -98,6 +165,7 @@ class RunLine:
     list_fen: int
     waived_fen: int
     net_fen: int
+    returned_pieces: int
     refunded_pieces: int
     refunded_fen: int
     outstanding_fen: int
@@ -141,18 +209,29 @@ class Statement:
     adjusted_fen: int
     outstanding_fen: int
     year: str | None
-    quarters: tuple[QuarterLine, ...] = field(default=())
+    quarters: tuple[QuarterLine, ...] = ()
+    # When the statement was made (UTC); documents show it in the union's time zone.
+    generated_at: datetime | None = None
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def returned_pieces(self) -> int:
+        """Pieces the post brought back, whether or not the offer refunds them."""
+        return sum(r.returned_pieces for r in self.runs)
+
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def spent_fen(self) -> int:
         """Net charges less refunds plus adjustments."""
         return self.net_fen - self.refunded_fen + self.adjusted_fen
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def closing_fen(self) -> int | None:
         """Opening budget less what was spent (None when no budget governs the period)."""
         return None if self.opening_fen is None else self.opening_fen - self.spent_fen
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def available_fen(self) -> int | None:
         """Closing balance less what open reservations still hold."""
