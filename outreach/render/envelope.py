@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from outreach.render.draw import Page, cmyk_fill, mm, text_ops
 from outreach.render.kit import Kit
-from outreach.render.layout import TextStyle, set_text
+from outreach.render.layout import Line, TextStyle, set_text
 from outreach.render.pdfwriter import PdfWriter
 
 # Postcode boxes: 8 x 10 mm, 2 mm apart, the first 20 mm from the left and 10 mm from the top edge.
@@ -51,6 +51,22 @@ def sender_boxes(kit: Kit) -> tuple[tuple[float, float, float, float], tuple[flo
     return (w - 110.0, h - 35.0, 102.0, 13.0), (w - 53.0, h - 16.0, 46.0, 8.0)
 
 
+def sender_lines(kit: Kit, ink: str = "0 0 0 1 k") -> tuple[list[Line], float]:
+    """The sender block set right-aligned in its box: address, then name and phone (and the height, pt)."""
+    (_, _, sw, _), _ = sender_boxes(kit)
+    style = TextStyle(kit.fonts["sans"], 7.5, 1.35, ink, align="right")
+    phone = f"　电话 {kit.sender['phone']}" if kit.sender.get("phone") else ""
+    return set_text(f"{kit.sender['address']}\n{kit.sender['name']}{phone}", style, mm(sw))
+
+
+def sender_extent(kit: Kit) -> tuple[float, float, float, float]:
+    """The rectangle (mm) the sender block's text actually covers, for preflight."""
+    (sx, sy, sw, sh), _ = sender_boxes(kit)
+    lines, _ = sender_lines(kit)
+    left = min((ln.x for ln in lines), default=mm(sw)) / mm(1)
+    return sx + left, sy, sw - left, sh
+
+
 def postage_box(kit: Kit) -> tuple[float, float, float, float]:
     """The postage-paid / 商函 mark at the top right."""
     w, _ = kit.envelope_mm
@@ -83,11 +99,9 @@ def draw_front_standard(writer: PdfWriter, page: Page, kit: Kit) -> None:
         writer.append(text_ops(writer, lines, page.x(px), top))
         top -= size * 1.3
     # Sender: name and address above the post's barcode strip, postcode in the bottom-right corner.
-    (sx, sy, sw, _), (cx, cy, cw, _) = sender_boxes(kit)
+    (sx, sy, _sw, _), (cx, cy, cw, _) = sender_boxes(kit)
     ink = cmyk_fill(kit.colours.get("sender", kit.colours["black"]))
-    style = TextStyle(kit.fonts["sans"], 7.5, 1.35, ink, align="right")
-    phone = f"　电话 {kit.sender['phone']}" if kit.sender.get("phone") else ""
-    lines, _ = set_text(f"{kit.sender['address']}\n{kit.sender['name']}{phone}", style, mm(sw))
+    lines, _ = sender_lines(kit, ink)
     writer.append(text_ops(writer, lines, page.x(sx), page.y(sy)))
     style = TextStyle(kit.fonts["sans"], 8.0, 1.2, ink, align="right")
     lines, _ = set_text(f"邮政编码：{kit.sender['postcode']}", style, mm(cw))

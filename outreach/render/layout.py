@@ -31,40 +31,40 @@ class Line:
 def wrap(
     text: str, chain: FontChain, size: float, width: float, first_width: float | None = None
 ) -> list[str]:
-    """Breaks one paragraph into lines no wider than width (the first line may have its own width)."""
+    """Breaks one paragraph into lines no wider than width (the first line may have its own width).
+
+    Line-breaking rules (禁则): where a break would put closing punctuation at the start of a line or leave
+    an opening bracket or quote at the end of one, the tokens before it move down to the next line with it.
+    """
     if chain.width(text, size) <= (first_width if first_width is not None else width) + 0.01:
         return [text]  # the common case for names, units and addresses: it fits on one line
     tokens = _TOKEN.findall(text)
     lines: list[str] = []
-    cur = ""
+    cur: list[str] = []
     cur_w = 0.0
     limit = first_width if first_width is not None else width
     for tok in tokens:
         tw = chain.width(tok, size)
         if cur and cur_w + tw > limit + 0.01:
-            if tok.isspace():
-                lines.append(cur.rstrip())
-                cur, cur_w, limit = "", 0.0, width
-                continue
-            if tok[0] in NO_LINE_START and len(tok) == 1:
-                # Pull the last character down with it rather than start a line with punctuation.
-                carry = cur[-1] if len(cur) > 1 else ""
-                head = cur[:-1] if carry else cur
-                lines.append(head)
-                cur = carry + tok
-            elif cur[-1] in NO_LINE_END:
-                lines.append(cur[:-1])
-                cur = cur[-1] + tok
-            else:
-                lines.append(cur.rstrip())
-                cur = tok.lstrip()
-            cur_w = chain.width(cur, size)
             limit = width
+            if tok.isspace():
+                lines.append("".join(cur).rstrip())
+                cur, cur_w = [], 0.0
+                continue
+            tail = [tok]
+            while len(cur) > 1 and (tail[0][0] in NO_LINE_START or cur[-1][-1] in NO_LINE_END):
+                tail.insert(0, cur.pop())
+            lines.append("".join(cur).rstrip())
+            while len(tail) > 1 and tail[0].isspace():
+                tail.pop(0)
+            cur = tail
+            cur_w = chain.width("".join(cur), size)
             continue
-        cur += tok
+        cur.append(tok)
         cur_w += tw
-    if cur.strip() or not lines:
-        lines.append(cur.rstrip())
+    rest = "".join(cur)
+    if rest.strip() or not lines:
+        lines.append(rest.rstrip())
     return lines
 
 

@@ -10,7 +10,7 @@ from PIL import Image
 from outreach.errors import KitError
 from outreach.render.draw import BLEED_MM
 from outreach.render.elements import NUMBER_TEXT_MM, Overflow, fit_text, missing_glyphs, render_text
-from outreach.render.envelope import postage_box, reserved_zones, sender_boxes
+from outreach.render.envelope import Zone, postage_box, reserved_zones, sender_boxes, sender_extent
 from outreach.render.kit import Element, Kit
 from outreach.render.marks import code128_width_mm
 from outreach.render.recipient import base_variables, piece_variables, sample_recipients
@@ -74,6 +74,15 @@ def _zone_problems(kit: Kit) -> list[str]:
         for zone in zones:
             if zone.overlaps(x, y, w, h):
                 problems.append(f"{where}: enters the {zone.name}")
+    # The sender's text (the union profile's address and name) must not run into the kit's own elements.
+    text_box = Zone("sender", *sender_extent(kit))
+    for el in kit.front:
+        if el.kind in ("text", "number", "image") and text_box.overlaps(el.x, el.y, el.w, el.h):
+            problems.append(
+                f"{el.where}: overlaps the sender's address and name (the union profile), "
+                f"{text_box.x:.0f}–{text_box.x + text_box.w:.0f} mm from the left, "
+                f"{text_box.y:.0f}–{text_box.y + text_box.h:.0f} mm from the top"
+            )
     for el in kit.flap:
         if el.y + el.h > kit.flap_depth + 0.01:
             problems.append(
