@@ -12,10 +12,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from reportlab.pdfbase.ttfonts import TTFError, TTFont
-
 from outreach.errors import KitError
-from outreach.render.pdfwriter import load_truetype
+from outreach.render.pdfwriter import TTFError, TTFont, load_truetype
 
 # Family name (normalised) -> file names to look for, with the collection index for .ttc files.
 FONT_CATALOGUE: dict[str, tuple[tuple[str, int], ...]] = {

@@ -26,8 +26,17 @@ from reportlab import rl_config
 from reportlab.graphics.barcode.code128 import Code128
 from reportlab.pdfbase import pdfmetrics, ttfonts
 from reportlab.pdfbase.pdfdoc import PDFObject, PDFObjectReference, PDFResourceDictionary
-from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfbase.ttfonts import TTFError, TTFont
 from reportlab.pdfgen.canvas import Canvas
+
+__all__ = [
+    "PdfWriter",
+    "TTFError",
+    "TTFont",
+    "code128_modules",
+    "load_truetype",
+    "to_unicode_cmap",
+]
 
 # Images are stored binary (Flate/DCT) rather than ASCII85: a quarter smaller and faster to write.
 rl_config.useA85 = 0
