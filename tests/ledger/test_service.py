@@ -13,7 +13,10 @@ from outreach.errors import BudgetExceeded, Conflict, InputError, NotFound, Stat
 from outreach.ledger import service
 from outreach.ledger.models import BudgetVersion, LedgerEntry
 from outreach.ledger.schemas import FeeLine
+from outreach.periods import year_periods
 from tests.ledger import factories as f
+
+pytestmark = pytest.mark.usefixtures("english")
 
 
 def test_rate_card_in_force_by_date_and_version(session: Session) -> None:
@@ -304,8 +307,6 @@ def test_adjustments_need_a_reason_and_count_against_the_budget(session: Session
         service.adjust(session=session, campaign_id=camp.id, amount_fen=100, reason=" ")
     service.adjust(session=session, campaign_id=camp.id, amount_fen=300, reason="邮资补差", period="2027-Q1")
     service.adjust(session=session, campaign_id=camp.id, amount_fen=-100, reason="credit", period="2027-Q2")
-    assert (
-        service.committed(session=session, campaign_id=camp.id, periods=service.year_periods("2027")) == 200
-    )
+    assert service.committed(session=session, campaign_id=camp.id, periods=year_periods("2027")) == 200
     with pytest.raises(BudgetExceeded, match=r"by ¥1\.00: it would take 1 fewer pieces \(at most 8\)"):
         service.reserve(session=session, run_id=f.run(session, camp, "2027-Q3").id, pieces=9)

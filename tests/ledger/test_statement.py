@@ -128,5 +128,5 @@ def test_empty_statement_still_renders(session: Session, tmp_path: Path) -> None
 
 def test_statement_rejects_a_bad_period(session: Session) -> None:
     camp = f.campaign(session)
-    with pytest.raises(InputError, match="period '2027Q1'"):
-        service.statement(session=session, campaign_id=camp.id, period="2027Q1")
+    with pytest.raises(InputError, match="2027-Q5"):
+        service.statement(session=session, campaign_id=camp.id, period="2027-Q5")
