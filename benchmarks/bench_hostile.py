@@ -194,7 +194,8 @@ def import_one(url: str, path: Path) -> dict[str, object]:
         with db.session_scope(engine) as session:
             summary = import_registry(session=session, path=path)
         outcome = (
-            f"imported {summary.inserted}, rejected {summary.rejected}"
+            f"{summary.rows} rows: {summary.inserted} inserted, {summary.updated} updated, "
+            f"{summary.unchanged} unchanged, {summary.rejected} rejected"
             + (f" ({summary.rejections[0].describe()})" if summary.rejections else "")
             + (f", sheets {summary.sheets}, skipped {summary.skipped_sheets}" if summary.sheets else "")
         )

@@ -11,8 +11,13 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def safe_cell(value: object) -> str:
-    """The cell's text, with a leading apostrophe when a spreadsheet would take it for a formula."""
+    """The cell's text, with a leading apostrophe when a spreadsheet would take it for a formula.
+
+    A NUL character (which spreadsheets cut text at) is shown as the replacement character �.
+    """
     text = "" if value is None else str(value)
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
     if text.startswith(FORMULA_STARTS):
         # A negative number is data, not a formula; keep it readable as a number.
         if text[0] == "-" and _is_number(text):
