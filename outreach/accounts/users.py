@@ -129,7 +129,7 @@ def list_accounts(*, session: Session) -> Sequence[tuple[Account, Organisation]]
         .join(Organisation, Organisation.id == Account.organisation_id)
         .order_by(Organisation.name, Account.username)
     )
-    return [(a, o) for a, o in session.execute(stmt).tuples()]
+    return [(a, o) for a, o in session.execute(stmt).all()]
 
 
 def state_of(account: Account) -> dict[str, object]:

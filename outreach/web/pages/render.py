@@ -1,0 +1,94 @@
+"""Rendering pages: one Jinja2 environment (autoescaped), the translator and helpers as template globals."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from outreach.i18n import N_, _, current_language, translate
+from outreach.settings import get_settings
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+env = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def local_time(value: datetime | None) -> str:
+    """A stored UTC time as people in the union read it."""
+    if value is None:
+        return ""
+    return value.astimezone(ZoneInfo(get_settings().timezone)).strftime("%Y-%m-%d %H:%M")
+
+
+def size_text(value: object) -> str:
+    """A byte count for people."""
+    if not isinstance(value, int):
+        return ""
+    for unit, factor in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if value >= factor:
+            return f"{value / factor:.1f} {unit}"
+    return f"{value} B"
+
+
+# Batch states and file roles as the print shop reads them.
+STATE_LABELS = {
+    "ready": N_("state: ready"),
+    "downloaded": N_("state: downloaded"),
+    "printed": N_("state: printed"),
+    "mailed": N_("state: mailed"),
+}
+FILE_LABELS = {
+    "envelopes": N_("file: envelopes"),
+    "letters": N_("file: letters"),
+    "manifest": N_("file: manifest"),
+    "ticket": N_("file: job ticket"),
+    "ticket_pdf": N_("file: job ticket (PDF)"),
+    "zip": N_("file: everything as one ZIP"),
+    "sms": N_("file: SMS gateway file"),
+}
+
+
+def state_label(state: str) -> str:
+    """A batch state for people."""
+    return translate(STATE_LABELS[state]) if state in STATE_LABELS else state
+
+
+def file_label(role: str) -> str:
+    """A batch file's role for people."""
+    return translate(FILE_LABELS[role]) if role in FILE_LABELS else role
+
+
+env.globals.update(
+    _=_, local_time=local_time, size_text=size_text, state_label=state_label, file_label=file_label
+)
+
+
+def render(
+    request: Request,
+    template: str,
+    *,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    """A page."""
+    html = env.get_template(template).render(request=request, lang=current_language(), **context)
+    return HTMLResponse(html, status_code=status, headers=headers)
+
+
+def render_error(
+    request: Request, *, status: int, title: str, detail: str, headers: dict[str, str] | None = None
+) -> HTMLResponse:
+    """An error page with the same wording as the API's problem document."""
+    return render(request, "error.html", status=status, headers=headers, title=title, detail=detail)
