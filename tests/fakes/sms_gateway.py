@@ -54,6 +54,8 @@ class Faults:
     timeout: int = 0
     timeout_takes: bool = False
     delay: float = 0.0
+    # One entry per coming send call, used before the counters: "throttle", "fail", "timeout" or None (fine).
+    plan: list[str | None] = field(default_factory=list)
     reject: set[str] = field(default_factory=set)
     undeliverable: set[str] = field(default_factory=set)
 
@@ -102,13 +104,17 @@ class FakeSmsGateway:
 
     # -- receipts and replies --------------------------------------------------------------------------------
 
-    def receipts(self, gateway: Gateway, *, only_new: bool = True) -> list[dict[str, Any]]:
-        """The receipts of the numbers taken (and not yet reported), as the gateway would push them."""
+    def receipts(
+        self, gateway: Gateway, *, limit: int | None = None, only_new: bool = True
+    ) -> list[dict[str, Any]]:
+        """Receipts of the numbers taken (at most `limit`, not yet reported), as the gateway pushes them."""
         out: list[dict[str, Any]] = []
         with self._lock:
             for t in self.taken:
                 if t.gateway != gateway or (only_new and t.reported):
                     continue
+                if limit is not None and len(out) >= limit:
+                    break
                 t.reported = True
                 out.append(_aliyun_report(t) if gateway == "aliyun" else _tencent_report(t))
         return out
@@ -163,6 +169,8 @@ class FakeSmsGateway:
     def _fault(self) -> str | None:
         """Uses up one fault for the next send call: throttle, fail, timeout, or None."""
         with self._lock:
+            if self.faults.plan:
+                return self.faults.plan.pop(0)
             for name in ("throttle", "fail", "timeout"):
                 if getattr(self.faults, name) > 0:
                     setattr(self.faults, name, getattr(self.faults, name) - 1)

@@ -37,6 +37,7 @@ from outreach.channels.gateways.base import (
     Sms,
     chunks,
     classify_code,
+    guard_sdk_logs,
     in_order,
     items_of,
     load_json,
@@ -99,6 +100,7 @@ class AliyunGateway:
         timeout: float = 10,
         limiter: RateLimit | None = None,
     ) -> None:
+        guard_sdk_logs()
         scheme, host = split_endpoint(endpoint)
         millis = max(1, int(timeout * 1000))
         config = open_api.Config(

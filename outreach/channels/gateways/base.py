@@ -9,6 +9,8 @@ come from the settings only; mobiles are masked in every log line and message.
 from __future__ import annotations
 
 import json
+import logging
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -204,6 +206,30 @@ class Gateway(Protocol):
 
     def classify(self, error_code: str) -> ErrorKind:
         """What an error code of this gateway means: retryable, per_number or fatal."""
+
+
+class MaskMobiles(logging.Filter):
+    """Masks every mainland mobile in a log record: SDKs log whole requests (numbers included) at DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        masked = _MOBILE.sub(lambda m: mask_mobile(m.group(1)), text)
+        if masked != text:
+            record.msg, record.args = masked, None
+        return True
+
+
+_MOBILE = re.compile(r"(?<!\d)(?:\+?86)?(1[3-9]\d{9})(?!\d)")
+# The loggers that write request lines or bodies: the Tencent SDK's own, and urllib3's (query strings).
+SDK_LOGGERS = ("tencentcloud_sdk_common", "urllib3.connectionpool")
+
+
+def guard_sdk_logs() -> None:
+    """Puts the mobile mask on the loggers the SDKs write requests to (once per process)."""
+    for name in SDK_LOGGERS:
+        target = logging.getLogger(name)
+        if not any(isinstance(f, MaskMobiles) for f in target.filters):
+            target.addFilter(MaskMobiles())
 
 
 def classify_code(

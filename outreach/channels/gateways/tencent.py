@@ -34,6 +34,7 @@ from outreach.channels.gateways.base import (
     Sms,
     chunks,
     classify_code,
+    guard_sdk_logs,
     in_order,
     items_of,
     load_json,
@@ -89,6 +90,7 @@ class TencentGateway:
         timeout: float = 10,
         limiter: RateLimit | None = None,
     ) -> None:
+        guard_sdk_logs()
         scheme, host = split_endpoint(endpoint)
         http = HttpProfile(protocol=scheme, endpoint=host, reqTimeout=max(1, round(timeout)))
         profile = ClientProfile(httpProfile=http)

@@ -1,0 +1,1 @@
+"""Tests of the channels: letters, SMS files, live SMS gateways."""
