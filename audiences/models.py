@@ -91,7 +91,7 @@ class Suppression(Base):
     __tablename__ = "suppressions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    channel: Mapped[str] = mapped_column(String(5))
+    channel: Mapped[str] = mapped_column(String(6))
     reason: Mapped[str] = mapped_column(String(20))
     worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id", ondelete="CASCADE"), index=True)
     mobile: Mapped[str | None] = mapped_column(String(11), index=True)
@@ -99,7 +99,7 @@ class Suppression(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     __table_args__ = (
-        CheckConstraint("channel IN ('mail', 'sms', 'all')", name="channel"),
+        CheckConstraint("channel IN ('letter', 'sms', 'all')", name="channel"),
         CheckConstraint("reason IN ('opt_out', 'returned_mail', 'sms_reply')", name="reason"),
         CheckConstraint("worker_id IS NOT NULL OR mobile IS NOT NULL", name="target"),
         UniqueConstraint("channel", "reason", "worker_id", "mobile"),

@@ -17,7 +17,8 @@ from audiences.suppression import not_suppressed
 from outreach.errors import InputError, NotFound, QueryError
 from outreach.periods import local_date
 
-Channel = Literal["mail", "sms"]
+# One word per channel, as campaigns say it (outreach.channels); 'mail', the old word, is still taken.
+Channel = Literal["letter", "sms"]
 PREVIEW_BREAKDOWNS = ("unit.township", "unit.kind", "category")
 MAX_SAMPLE = 1000
 MAX_NAME = 100
@@ -87,14 +88,14 @@ def _has_home_address() -> ColumnElement[bool]:
 
 
 def _reachable(channel: Channel | None) -> list[ColumnElement[bool]]:
-    if channel == "mail":
+    if channel in ("letter", "mail"):
         unit_address = and_(Unit.address.is_not(None), Unit.address != "", Unit.postcode.is_not(None))
         return [or_(_has_home_address(), unit_address), Worker.mail_opt_out.is_(False)]
     if channel == "sms":
         return [Worker.mobile.is_not(None), Worker.consent_sms.is_(True)]
     if channel is None:
         return []
-    raise InputError(f"channel {channel!r} is not mail or sms")
+    raise InputError(f"channel {channel!r} is not letter or sms")
 
 
 def _conditions(expression: str, channel: Channel | None, today: date | None) -> list[ColumnElement[bool]]:

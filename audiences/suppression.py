@@ -1,7 +1,8 @@
 """The suppression list (opt-outs, returned mail, numbers that replied R/T/退订) that every audience honours.
 
 Opt-outs hold across channels and runs (DESIGN, PIPL), so an SMS reply is stored with channel 'all'; returned
-mail says only that the address fails, so it suppresses mail alone.
+mail says only that the address fails, so it suppresses letters alone. Channels are named as campaigns name
+them (letter, sms); the old word 'mail' is taken on input and stored as 'letter'.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from audiences.models import Suppression, Worker
 from outreach.errors import InputError, NotFound
 
 Reason = Literal["opt_out", "returned_mail", "sms_reply"]
-SuppressionChannel = Literal["mail", "sms", "all"]
-Channel = Literal["mail", "sms"]
+SuppressionChannel = Literal["letter", "sms", "all"]
+Channel = Literal["letter", "sms"]
 
 REASONS: tuple[Reason, ...] = ("opt_out", "returned_mail", "sms_reply")
-CHANNELS: tuple[SuppressionChannel, ...] = ("mail", "sms", "all")
+CHANNELS: tuple[SuppressionChannel, ...] = ("letter", "sms", "all")
+# The word people typed before letter/sms was the one word; never stored.
+OLD_WORDS = {"mail": "letter"}
 # Replies that mean 'stop', after trimming, NFKC (full-width R -> R) and upper-casing.
 STOP_REPLIES = frozenset({"R", "T", "TD", "退订", "退訂", "拒收"})
 
@@ -48,6 +51,7 @@ def suppress(
     """Adds a suppression, or returns the identical one already on the list."""
     if reason not in REASONS:
         raise InputError(f"reason {reason!r} is not one of {', '.join(REASONS)}")
+    channel = OLD_WORDS.get(channel, channel)  # type: ignore[assignment]
     if channel not in CHANNELS:
         raise InputError(f"channel {channel!r} is not one of {', '.join(CHANNELS)}")
     if worker_id is None and mobile is None:
@@ -90,12 +94,14 @@ def record_sms_reply(*, session: Session, mobile: str, text: str) -> Suppression
 
 def record_returned_mail(*, session: Session, worker_id: int, note: str | None = None) -> Suppression:
     """Stops mail to a worker whose letter came back (her mobile stays reachable by SMS)."""
-    return suppress(session=session, reason="returned_mail", channel="mail", worker_id=worker_id, note=note)
+    return suppress(session=session, reason="returned_mail", channel="letter", worker_id=worker_id, note=note)
 
 
 def channels_blocking(channel: Channel | None) -> tuple[SuppressionChannel, ...]:
     """Suppression channels that block sending on `channel` ('all' alone when only the audience is asked)."""
-    return ("all",) if channel is None else (channel, "all")
+    if channel is None:
+        return ("all",)
+    return (OLD_WORDS.get(channel, channel), "all")  # type: ignore[return-value]
 
 
 def not_suppressed(channel: Channel | None) -> ColumnElement[bool]:

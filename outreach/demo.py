@@ -20,6 +20,7 @@ from audiences import service as audiences
 from audiences.importer import ImportSummary, import_registry
 from audiences.sample import write_sample
 from outreach import db
+from outreach.accounts import service as accounts
 from outreach.campaigns import service as campaigns
 from outreach.campaigns.models import Campaign
 from outreach.errors import NotFound
@@ -104,6 +105,10 @@ def _setup_campaign(session: Session) -> Campaign:
     try:
         campaign = campaigns.get_by_name(session=session, name=CAMPAIGN)
     except NotFound:
+        try:
+            accounts.print_shop(session=session, name=PRINT_SHOP)
+        except NotFound:
+            accounts.add_organisation(session=session, kind="printshop", name=PRINT_SHOP)
         campaign = campaigns.create(
             session=session,
             name=CAMPAIGN,

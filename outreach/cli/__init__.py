@@ -25,6 +25,7 @@ app = typer.Typer(
 def _register() -> None:
     # Each domain owns its commands; importing here keeps start-up cheap for `outreach --help`.
     from outreach.cli import audience, campaign, db, demo, ledger, proof, registry, run, serve, user
+    from outreach.cli.printshop import app as printshop_app
 
     app.add_typer(db.app, name="db")
     app.add_typer(registry.app, name="registry")
@@ -33,6 +34,7 @@ def _register() -> None:
     app.add_typer(campaign.app, name="campaign")
     app.add_typer(run.app, name="run")
     app.add_typer(run.batch_app, name="batch")
+    app.add_typer(printshop_app, name="printshop")
     app.add_typer(user.app, name="user")
     serve.register(app)
     proof.register(app)

@@ -24,10 +24,11 @@ console = Console()
 
 
 class ChannelOption(StrEnum):
-    """A channel to count reachable recipients on."""
+    """A channel to count reachable recipients on ('mail' is the old word for letter, still taken)."""
 
-    mail = "mail"
+    letter = "letter"
     sms = "sms"
+    mail = "mail"
 
 
 class ReasonOption(StrEnum):
@@ -39,11 +40,12 @@ class ReasonOption(StrEnum):
 
 
 class SuppressChannelOption(StrEnum):
-    """The channel a suppression blocks."""
+    """The channel a suppression blocks ('mail' is the old word for letter, still taken)."""
 
-    mail = "mail"
+    letter = "letter"
     sms = "sms"
     all = "all"
+    mail = "mail"
 
 
 EXPR_HELP = "An audience expression, e.g. \"gender = 'F' and unit.kind in ('企业', '学校')\"."
@@ -51,7 +53,7 @@ CHANNEL_HELP = "Only recipients reachable on this channel (address / consented m
 
 
 def _channel(option: ChannelOption | None) -> service.Channel | None:
-    return None if option is None else ("mail" if option is ChannelOption.mail else "sms")
+    return None if option is None else ("sms" if option is ChannelOption.sms else "letter")
 
 
 def _breakdown_table(title: str, rows: tuple[BreakdownRow, ...], total: int) -> Table:
@@ -191,15 +193,14 @@ def suppress(
     channel: SuppressChannelOption | None = typer.Option(
         None,
         "--channel",
-        help="Default: mail for returned mail, all for opt-outs (they hold across channels).",
+        help="Default: letter for returned mail, all for opt-outs (they hold across channels).",
     ),
     note: str | None = typer.Option(None, "--note"),
 ) -> None:
     """Adds someone to the suppression list (idempotent)."""
     if channel is None:
-        channel = (
-            SuppressChannelOption.mail if reason is ReasonOption.returned_mail else SuppressChannelOption.all
-        )
+        returned = reason is ReasonOption.returned_mail
+        channel = SuppressChannelOption.letter if returned else SuppressChannelOption.all
     with db.session_scope(db.ensure_schema()) as session:
         row = suppression.suppress(
             session=session,

@@ -22,7 +22,12 @@ from outreach.db import Base, UTCDateTime, utcnow
 # "stalled": the run stopped making progress (storage failing, or re-dispatched N times in vain); its
 # note says why and what to do (runs' orchestration, outreach/runs/supervisor.py).
 RUN_STATES = ("waiting", "rendering", "assembling", "done", "cancelled", "stalled")
-PIECE_STATES = ("pending", "rendered", "failed")
+# A piece moves pending -> rendered (its file is made) -> submitted (a live gateway took it) -> delivered (the
+# gateway's receipt), or to failed at any step; which state a piece is charged at is its channel's say
+# (outreach.channels: rendered for print and gateway files, submitted for a live gateway).
+PIECE_STATES = ("pending", "rendered", "submitted", "delivered", "failed")
+# Pieces per batch unless a campaign says otherwise: a print shop's usual run, and one gateway upload.
+DEFAULT_BATCH_SIZE = 1000
 BATCH_STATES = ("ready", "downloaded", "printed", "mailed")
 
 
@@ -39,8 +44,9 @@ class Run(Base):
     period: Mapped[str] = mapped_column(String(7))
     state: Mapped[str] = mapped_column(String(10), default="rendering")
     piece_count: Mapped[int] = mapped_column(Integer, default=0)
-    batch_size: Mapped[int] = mapped_column(Integer, default=1000)
-    rate_card_id: Mapped[int | None] = mapped_column(Integer)
+    batch_size: Mapped[int] = mapped_column(Integer, default=DEFAULT_BATCH_SIZE)
+    # The rate card version in force when the run was reserved (outreach.ledger).
+    rate_card_id: Mapped[int | None] = mapped_column(ForeignKey("rate_cards.id"))
     # The kit digest the pieces were rendered with: the approved content, frozen with the recipients.
     content_hash: Mapped[str | None] = mapped_column(String(64))
     note: Mapped[str | None] = mapped_column(Text)
@@ -92,6 +98,10 @@ class Piece(Base):
     mobile: Mapped[str | None] = mapped_column(String(11))
     state: Mapped[str] = mapped_column(String(10), default="pending")
     error: Mapped[str | None] = mapped_column(Text)
+    # A live gateway's error code of a failed piece (e.g. its "MOBILE_NOT_ON_SERVICE"), beside the words.
+    error_code: Mapped[str | None] = mapped_column(String(40))
+    # The gateway's id of a submitted message: its delivery receipt names the piece by it.
+    message_id: Mapped[str | None] = mapped_column(String(64), index=True)
     pages: Mapped[int | None] = mapped_column(SmallInteger)
     parts: Mapped[int | None] = mapped_column(SmallInteger)
 

@@ -7,7 +7,6 @@ rendered is done; a retried or redelivered batch renders the same bytes again an
 
 from __future__ import annotations
 
-import csv
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,20 +21,14 @@ from audiences import service as audiences
 from audiences.models import Audience
 from outreach.campaigns import service as campaigns
 from outreach.campaigns.models import Campaign
+from outreach.channels import Channel, PieceResult, Receipt, charged_states, get_channel
 from outreach.db import utcnow
 from outreach.errors import InputError, NotFound, StateError
+from outreach.i18n import _
 from outreach.ledger import service as ledger
 from outreach.periods import parse_quarter
-from outreach.render import (
-    Kit,
-    Recipient,
-    SmsMessage,
-    load_kit_cached,
-    render_letters,
-    render_sms,
-    sms_parts,
-)
-from outreach.runs.batchfiles import batch_range, put_file, write_batch_files
+from outreach.render import Kit, KitOptions, Recipient, load_kit_cached
+from outreach.runs.batchfiles import batch_folder, batch_range, write_batch_files
 from outreach.runs.models import Batch, Piece, Run, piece_number
 from outreach.settings import get_settings
 from outreach.storage import Storage
@@ -82,7 +75,7 @@ def start(*, session: Session, campaign: Campaign, period: str, today: date | No
     run.state = "rendering"
     run.note = None
     run.batch_size = batch_size_for(campaign)
-    kit = load_kit_cached(campaign.kit)
+    kit = load_kit_cached(campaign.kit, KitOptions.from_settings(get_settings()))
     run.content_hash = kit.digest
     run.started_at = utcnow()
     session.flush()
@@ -95,37 +88,33 @@ def start(*, session: Session, campaign: Campaign, period: str, today: date | No
     return run
 
 
-def reach_channel(campaign: Campaign) -> Literal["mail", "sms"]:
-    """How the campaign reaches people: letters by mail, texts by SMS (what audiences call the channel)."""
-    return "mail" if campaign.channel == "letter" else "sms"
+def reach_channel(campaign: Campaign) -> Literal["letter", "sms"]:
+    """The channel audiences count the campaign's recipients on: the campaign's own (one word for both)."""
+    return get_channel(campaign.channel).name
 
 
 def batch_size_for(campaign: Campaign) -> int:
-    """Pieces per batch: the campaign's print batch, or for SMS at most what the gateway takes per upload."""
-    if campaign.channel == "sms":
-        return min(campaign.batch_size, get_settings().sms_gateway_batch)
-    return campaign.batch_size
+    """Pieces per batch: what the campaign asks, as far as its channel takes (a gateway upload's limit)."""
+    return get_channel(campaign.channel).batch_size(campaign.batch_size)
 
 
 def max_parts(kit: Kit) -> int:
-    """Parts an SMS of this kit can take at most (what a reservation must cover); 1 for letters."""
-    if kit.channel != "sms":
-        return 1
-    return sms_parts("x" * kit.sms_max_length)
+    """Cost units one piece of this kit can take at most (what a reservation must cover)."""
+    return get_channel(kit.channel).max_units(kit)
 
 
 def freeze(*, session: Session, run: Run, campaign: Campaign, today: date | None = None) -> int:
     """Creates one piece per reachable recipient, in presort order; returns how many."""
     expression = session.scalar(select(Audience.expression).where(Audience.id == campaign.audience_id))
     assert expression is not None
-    channel = reach_channel(campaign)
-    source = audiences.recipient_select(expression=expression, channel=channel, today=today).subquery()
+    channel = get_channel(campaign.channel)
+    source = audiences.recipient_select(expression=expression, channel=channel.name, today=today).subquery()
     # Presort: letters to one postcode, then township, then unit travel together (one unit's letters in one
     # bundle); name and worker id make the order total, so the same recipients always get the same numbers.
     seq = func.row_number().over(
         order_by=(source.c.postcode, source.c.township, source.c.unit_id, source.c.name, source.c.worker_id)
     )
-    mobile = source.c.mobile if channel == "sms" else null()
+    mobile = source.c.mobile if channel.keeps_mobile else null()
     rows: Select[tuple[object, ...]] = select(
         literal(run.id),
         seq,
@@ -198,47 +187,26 @@ def render_batch(*, session: Session, run_id: int, batch_seq: int, storage: Stor
         return outcome
     campaign = session.get(Campaign, run.campaign_id)
     assert campaign is not None
-    kit = load_kit_cached(campaign.kit)
+    kit = load_kit_cached(campaign.kit, KitOptions.from_settings(get_settings()))
     if kit.digest != run.content_hash:
         raise StateError(
             f"kit {campaign.kit!r} changed since run {run.id} started; "
             "restore it to render the approved content"
         )
-    by_number = {piece_number(p.run_id, p.seq): p for p in pieces}
-    recipients = [recipient(p) for p in pieces]
-    context = render_context(campaign, run)
-    states: dict[int, tuple[str, str | None, int | None, int | None]] = {}
+    channel = get_channel(kit.channel)
     with tempfile.TemporaryDirectory(prefix="outreach-batch-") as tmp:
-        if kit.channel == "letter":
-            envelopes, letters = Path(tmp) / "envelopes.pdf", Path(tmp) / "letters.pdf"
-            result = render_letters(kit, recipients, envelopes=envelopes, letters=letters, context=context)
-            printed = {p.name: put_file(storage, run, batch_seq, p) for p in (envelopes, letters)}
-            for ok in result.rendered:
-                states[by_number[ok.number].id] = ("rendered", None, ok.pages, None)
-            for bad in result.failed:
-                states[by_number[bad.number].id] = ("failed", bad.error, None, None)
-        else:
-            messages = render_sms(kit, recipients, context=context)
-            path = Path(tmp) / "sms.csv"
-            write_gateway_csv(path, [m for m in messages if m.error is None])
-            printed = {path.name: put_file(storage, run, batch_seq, path)}
-            for m in messages:
-                piece_id = by_number[m.number].id
-                states[piece_id] = (
-                    ("failed", m.error, None, None) if m.error else ("rendered", None, None, m.parts)
-                )
-    session.execute(
-        update(Piece),
-        [
-            {"id": pid, "state": s, "error": e, "pages": pg, "parts": pt}
-            for pid, (s, e, pg, pt) in states.items()
-        ],
-    )
-    charges = [(pid, (pt or 1)) for pid, (s, _e, _pg, pt) in states.items() if s == "rendered"]
-    outcome.charged = ledger.charge_bulk(session=session, run_id=run.id, charges=charges)
-    outcome.rendered = len(charges)
-    outcome.failed = len(states) - len(charges)
-    outcome.errors = [f"{piece_number(run.id, p.seq)}: {states[p.id][1]}" for p in pieces if states[p.id][1]]
+        output = channel.deliver(
+            kit,
+            [recipient(p) for p in pieces],
+            context=render_context(campaign, run),
+            folder=batch_folder(storage, run, batch_seq),
+            workdir=Path(tmp),
+        )
+    settled = record_results(session=session, run=run, channel=channel, pieces=pieces, results=output.results)
+    outcome.charged = settled.charged
+    outcome.rendered = settled.delivered
+    outcome.failed = settled.failed
+    outcome.errors = settled.errors
     # The batch's manifest, ticket and checksums are written here, in parallel across workers, not at the end.
     session.flush()
     write_batch_files(
@@ -249,18 +217,104 @@ def render_batch(*, session: Session, run_id: int, batch_seq: int, storage: Stor
         batch_seq=batch_seq,
         storage=storage,
         make_zip=get_settings().zip_batches,
-        printed=printed,
+        delivered=output.files,
     )
     return outcome
 
 
-def write_gateway_csv(path: Path, messages: Sequence[SmsMessage]) -> None:
-    """Writes an SMS gateway upload: one row per message, number and text (UTF-8, header row)."""
-    with path.open("w", newline="", encoding="utf-8") as f:
-        out = csv.writer(f)
-        out.writerow(["mobile", "content", "parts", "piece"])
-        for m in messages:
-            out.writerow([m.mobile, m.text, m.parts, m.number])
+@dataclass
+class Settled:
+    """What recording a channel's results did: pieces delivered (any state but failed), failed, charged."""
+
+    delivered: int = 0
+    failed: int = 0
+    charged: int = 0
+    refunded: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def record_results(
+    *, session: Session, run: Run, channel: Channel, pieces: Sequence[Piece], results: Sequence[PieceResult]
+) -> Settled:
+    """Records a channel's result for each piece and charges the pieces that reached its `charge_on` state.
+
+    Charges are keyed by piece, so recording the same results twice charges nothing twice.
+    """
+    by_number = {piece_number(p.run_id, p.seq): p for p in pieces}
+    unknown = [r.number for r in results if r.number not in by_number]
+    if unknown:
+        raise StateError(
+            _(
+                "channel {channel} reported pieces not in the batch: {numbers}",
+                channel=channel.name,
+                numbers=", ".join(unknown[:5]),
+            )
+        )
+    session.execute(
+        update(Piece),
+        [
+            {
+                "id": by_number[r.number].id,
+                "state": r.state,
+                "error": r.reason,
+                "error_code": r.error_code,
+                "message_id": r.message_id,
+                "pages": r.pages,
+                "parts": r.parts,
+            }
+            for r in results
+        ],
+    )
+    chargeable = charged_states(channel.charge_on)
+    charges = [(by_number[r.number].id, r.units) for r in results if r.state in chargeable]
+    settled = Settled(
+        delivered=sum(1 for r in results if r.state != "failed"),
+        failed=sum(1 for r in results if r.state == "failed"),
+    )
+    settled.charged = ledger.charge_bulk(session=session, run_id=run.id, charges=charges)
+    settled.errors = [f"{r.number}: {r.reason}" for r in results if r.state == "failed" and r.reason]
+    return settled
+
+
+def record_receipts(
+    *, session: Session, run_id: int, channel: Channel, receipts: Sequence[Receipt]
+) -> Settled:
+    """Records a live gateway's delivery receipts: delivered, or failed with its code and the charge refunded.
+
+    A receipt for a piece already delivered or failed changes nothing, so a gateway may repeat itself.
+    """
+    run = get(session=session, run_id=run_id)
+    settled = Settled()
+    chargeable = charged_states(channel.charge_on)
+    for receipt in receipts:
+        piece = session.scalar(
+            select(Piece).where(Piece.run_id == run.id, Piece.message_id == receipt.message_id)
+        )
+        if piece is None:
+            raise NotFound(
+                _("run {run} has no piece with gateway message id {id}", run=run.id, id=receipt.message_id)
+            )
+        if piece.state in ("delivered", "failed"):
+            continue
+        was_charged = piece.state in chargeable
+        piece.state = receipt.state
+        if receipt.state == "delivered":
+            settled.delivered += 1
+            if not was_charged:
+                settled.charged += ledger.charge_bulk(
+                    session=session, run_id=run.id, charges=[(piece.id, piece.parts or 1)]
+                )
+            continue
+        piece.error_code = receipt.error_code
+        piece.error = receipt.reason or receipt.error_code
+        settled.failed += 1
+        settled.errors.append(f"{piece.number}: {piece.error}")
+        if was_charged and ledger.refund(
+            session=session, run_id=run.id, piece_id=piece.id, reason=receipt.error_code or "failed"
+        ):
+            settled.refunded += 1
+    session.flush()
+    return settled
 
 
 def pending_batches(*, session: Session, run: Run) -> list[int]:
@@ -297,7 +351,7 @@ def finish(*, session: Session, run_id: int, storage: Storage) -> Run:
                 session=session,
                 run=run,
                 campaign=campaign,
-                kit=load_kit_cached(campaign.kit),
+                kit=load_kit_cached(campaign.kit, KitOptions.from_settings(get_settings())),
                 batch_seq=seq,
                 storage=storage,
                 make_zip=get_settings().zip_batches,

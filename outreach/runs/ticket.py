@@ -1,9 +1,13 @@
-"""The job ticket: what a print shop needs to produce a batch, as JSON and as a one-page PDF."""
+"""The job ticket: what a print shop needs to produce a batch, as JSON and as a one-page PDF.
+
+The production lines (envelope, paper, fold, send window) come from the campaign's channel.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
@@ -11,21 +15,17 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from outreach.accounts.models import Organisation
 from outreach.campaigns.models import Campaign
+from outreach.channels import get_channel
 from outreach.render import Kit
 from outreach.render.fonts import document_font
 from outreach.runs.models import Run, piece_number
 from outreach.settings import get_settings
 
-# How an A4 letter is folded to go into each envelope size (see outreach.render.marks.FOLDS).
-FOLD_FOR_ENVELOPE = {
-    "DL": "letter fold in three (99 mm panels)",
-    "ZL": "letter fold in three (99 mm panels)",
-    "B6": "fold in three, then in half",
-    "C5": "fold in half (148.5 mm)",
-    "C4": "flat, unfolded",
-}
 SORT_ORDER = "postcode, township, work unit, name (letters to one unit travel together)"
+# What the ticket says when the campaign names no print shop; such a batch is not handed out.
+UNASSIGNED = "unassigned"
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,8 @@ class JobTicket:
     run: int
     period: str
     batch: str
-    print_shop: str | None
+    print_shop: str
+    print_shop_id: int | None
     channel: str
     kit: str
     kit_digest: str
@@ -62,6 +63,7 @@ class JobTicket:
         cls,
         *,
         campaign: Campaign,
+        print_shop: Organisation | None,
         run: Run,
         kit: Kit,
         batch_seq: int,
@@ -74,16 +76,15 @@ class JobTicket:
         last: int,
         checksums: dict[str, str],
     ) -> JobTicket:
-        """The ticket of one batch."""
-        letter = kit.channel == "letter"
-        w, h = kit.envelope_mm
-        pw, ph = kit.paper_mm
+        """The ticket of one batch; `print_shop` is the campaign's print shop, or None when none is named."""
+        lines = get_channel(kit.channel).ticket_lines(kit, pieces=pieces)
         return cls(
             campaign=campaign.name,
             run=run.id,
             period=run.period,
             batch=f"{batch_seq} of {batch_count}",
-            print_shop=campaign.print_shop,
+            print_shop=print_shop.name if print_shop is not None else UNASSIGNED,
+            print_shop_id=print_shop.id if print_shop is not None else None,
             channel=kit.channel,
             kit=kit.name,
             kit_digest=kit.digest,
@@ -91,22 +92,17 @@ class JobTicket:
             failed_pieces=failed,
             first_piece=piece_number(run.id, first),
             last_piece=piece_number(run.id, last),
-            envelope=f"{kit.envelope_size} {w:g}×{h:g} mm (GB/T 1416)" if letter else "-",
-            envelope_pages=pieces * kit.envelope_pages,
-            paper=f"{kit.paper} {pw:g}×{ph:g} mm" if letter else "-",
+            envelope=str(lines["envelope"]),
+            envelope_pages=int(lines["envelope_pages"]),
+            paper=str(lines["paper"]),
             letter_pages=letter_pages,
-            colours="CMYK 4/4, fonts embedded" if letter else "-",
-            bleed="3 mm, crop marks outside the trim" if letter else "-",
-            fold=FOLD_FOR_ENVELOPE.get(kit.envelope_size, "-") if letter else "-",
-            insert_order=(
-                f"letters.pdf pages {kit.letter_pages} per piece go into the envelope of the same piece, "
-                "same order as envelopes.pdf (check the piece numbers)"
-                if letter
-                else "-"
-            ),
+            colours=str(lines["colours"]),
+            bleed=str(lines["bleed"]),
+            fold=str(lines["fold"]),
+            insert_order=str(lines["insert_order"]),
             sort_order=SORT_ORDER,
             sms_parts=sms_parts,
-            send_window="-" if letter else sms_window(),
+            send_window=str(lines["send_window"]),
             checksums=checksums,
         )
 
@@ -139,20 +135,15 @@ LABELS = {
 }
 
 
-def sms_window() -> str:
-    """The hours a gateway may send this batch, as printed on the ticket."""
-    s = get_settings()
-    return f"{s.sms_send_start_hour:02d}:00-{s.sms_send_end_hour:02d}:00 {s.timezone}"
-
-
 def write_ticket_pdf(ticket: JobTicket, path: Path) -> None:
     """Writes the ticket as a one-page A4 PDF (deterministic bytes)."""
-    font = document_font()
+    font = document_font(get_settings().fonts)
     body = ParagraphStyle("body", fontName=font, fontSize=9, leading=12)
     title = ParagraphStyle("title", fontName=font, fontSize=16, leading=22)
     data = ticket.as_dict()
+    shown = {**data, "print_shop": "未指定 unassigned" if ticket.print_shop_id is None else ticket.print_shop}
     rows = [
-        [Paragraph(label, body), Paragraph(str(data[key] if data[key] is not None else "-"), body)]
+        [Paragraph(label, body), Paragraph(escape(str(shown[key] if shown[key] is not None else "-")), body)]
         for key, label in LABELS.items()
     ]
     rows += [
@@ -183,7 +174,7 @@ def write_ticket_pdf(ticket: JobTicket, path: Path) -> None:
     )
     doc.build(
         [
-            Paragraph(f"印制工单 Job ticket · {ticket.campaign} {ticket.period}", title),
+            Paragraph(escape(f"印制工单 Job ticket · {ticket.campaign} {ticket.period}"), title),
             Spacer(1, 4 * mm),
             table,
         ]

@@ -211,7 +211,7 @@ def test_cli_suppress_and_reply(committed: dict[str, int], committed_engine: Eng
     with Session(committed_engine) as session:
         rows = session.execute(select(Suppression.channel, Suppression.reason, Suppression.mobile)).all()
     assert sorted(rows, key=str) == sorted(
-        [("all", "sms_reply", "13800000001"), ("mail", "returned_mail", None)], key=str
+        [("all", "sms_reply", "13800000001"), ("letter", "returned_mail", None)], key=str
     )
     out = runner.invoke(app, ["audience", "count", "hardship and consent.sms", "--channel", "sms", "--json"])
     assert json.loads(out.output)["total"] == 2

@@ -44,8 +44,19 @@ def test_plan_approve_run_and_report(committed_engine: Engine) -> None:
         "--fee",
         "名址使用费=0.10:waived",
     )
+    invoke("printshop", "add", "尤溪县邮政商函印制中心")
     out = invoke(
-        "campaign", "create", "俏佳人", "--audience", "女职工", "--kit", "qiaojiaren", "--rate-card", "qjr"
+        "campaign",
+        "create",
+        "俏佳人",
+        "--audience",
+        "女职工",
+        "--kit",
+        "qiaojiaren",
+        "--rate-card",
+        "qjr",
+        "--print-shop",
+        "尤溪县邮政商函印制中心",
     )
     assert "created (draft)" in out
     invoke("ledger", "budget", "set", "俏佳人", "100", "--period", "2027")

@@ -39,9 +39,9 @@ def test_batch_states_only_move_forward(committed_engine: Engine) -> None:
         printshop.report(session=session, batch_id=batch.id, state="downloaded")
         printshop.report(session=session, batch_id=batch.id, state="mailed")
         assert batch.downloaded_at is not None and batch.mailed_at is not None
-        with pytest.raises(StateError, match="cannot go back"):
+        with pytest.raises(StateError, match="不能退回"):
             printshop.report(session=session, batch_id=batch.id, state="printed")
-        with pytest.raises(InputError, match="reports one of"):
+        with pytest.raises(InputError, match="只能报告"):
             printshop.report(session=session, batch_id=batch.id, state="lost")
         with pytest.raises(NotFound):
             printshop.report(session=session, batch_id=batch.id + 99, state="printed")
@@ -55,13 +55,13 @@ def test_a_returned_letter_suppresses_mail_to_her(committed_engine: Engine) -> N
         suppression = session.scalars(select(Suppression)).one()
         assert (suppression.worker_id, suppression.channel, suppression.reason) == (
             piece.worker_id,
-            "mail",
+            "letter",
             "returned_mail",
         )
         # The next run's audience no longer reaches her by mail, but still by SMS.
         assert audiences.count(session=session, expression="gender = 'F'", channel="mail").total == 5
         assert audiences.count(session=session, expression="gender = 'F'", channel="sms").total == 6
-        with pytest.raises(InputError, match="not a piece number"):
+        with pytest.raises(InputError, match="不是形如"):
             printshop.find_piece(session=session, number="42")
         # This rate card does not refund undeliverable pieces: the charge stands.
         assert ledger.balance(session=session, run_id=run_id).refunded_fen == 0

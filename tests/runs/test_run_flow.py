@@ -15,6 +15,7 @@ from outreach.campaigns import service as campaigns
 from outreach.errors import BudgetExceeded
 from outreach.ledger import service as ledger
 from outreach.ledger.models import LedgerEntry
+from outreach.render import render_letters
 from outreach.runs import service as runs
 from outreach.runs.models import Batch, Piece, Run
 from outreach.settings import get_settings
@@ -213,7 +214,7 @@ def test_local_processes_render_the_same_files_as_one(committed_engine: Engine) 
         out = get_settings().data_dir / "again"
         out.mkdir(exist_ok=True)
         recipients = [runs.recipient(p) for p in runs.batch_pieces(session=session, run=run, batch_seq=2)]
-        runs.render_letters(
+        render_letters(
             kit,
             recipients,
             envelopes=out / "e.pdf",

@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from audiences import service as audiences
+from outreach.accounts import service as accounts
 from outreach.campaigns import service as campaigns
 from outreach.ledger import service as ledger
 from outreach.ledger.schemas import FeeLine
@@ -17,6 +18,7 @@ from tests.audiences.factories import make_unit, make_worker
 TOWNSHIPS = ("城关镇", "西城镇", "梅仙镇")
 SURNAMES = "王李张刘陈杨黄赵吴周"
 GIVEN = ("秀英", "桂英", "丽华", "美玲", "晓燕", "春梅", "海燕", "玉兰")
+PRINT_SHOP = "尤溪县邮政商函印制中心"
 
 
 @dataclass
@@ -38,6 +40,7 @@ def build_world(
     schedule: str = "manual",
     period: str | None = "2027-Q1",
     extra_names: tuple[str, ...] = (),
+    print_shop: str | None = PRINT_SHOP,
 ) -> World:
     """Women (and as many men) in units of three townships; one campaign of the women, approved for period."""
     units = [
@@ -86,8 +89,11 @@ def build_world(
             FeeLine("折叠封装费", per_piece_fen=5, waived=True),
         ],
     )
+    if print_shop is not None and not accounts.list_organisations(session=session, kind="printshop"):
+        accounts.add_organisation(session=session, kind="printshop", name=print_shop)
     campaign = campaigns.create(
         session=session,
+        print_shop=print_shop,
         name=name,
         audience=audience,
         kit=kit,
