@@ -156,9 +156,9 @@ def run_demo(
         run = runs.start(session=session, campaign=campaign, period=PERIOD)
         run_id, campaign_id = run.id, campaign.id
     if execute is None:
-        from workers.local import run_locally
+        from outreach.runs import executor
 
-        run_locally(run_id, processes=processes)
+        executor.execute(run_id, processes=processes, wait=True)
     else:
         execute(run_id)
     storage = get_storage()

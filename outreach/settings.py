@@ -64,6 +64,15 @@ class Settings(BaseSettings):
         default=60,
         description="Seconds before Redis hands an unacknowledged task (a lost worker's) to another worker.",
     )
+    broker_key_prefix: str = Field(
+        default="", description="Prefix of every Redis key the broker uses (several installs on one Redis)."
+    )
+    supervise_every: float = Field(
+        default=60, gt=0, description="Seconds between the supervisor's checks of unfinished runs (beat)."
+    )
+    stall_after: int = Field(
+        default=3, ge=1, description="Re-dispatches without progress after which a run is marked stalled."
+    )
     zip_batches: bool = Field(default=False, description="Also pack each print batch into one ZIP.")
     sms_gateway_batch: int = Field(default=1000, description="Numbers per SMS gateway upload file.")
     sms_opt_out_text: str = DEFAULT_SMS_OPT_OUT

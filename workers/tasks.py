@@ -1,74 +1,62 @@
-"""Celery tasks: thin wrappers that take ids, open a session, call a service and commit."""
+"""Celery tasks: thin wrappers that take ids and call the run executor or a service.
+
+What a batch does, when a run finishes, and which errors are retried live in outreach/runs/executor.py; a
+task only maps "try again later" onto Celery's retry.
+"""
 
 from __future__ import annotations
 
 import logging
 
-from sqlalchemy.exc import OperationalError
+from celery import Task
 
 from outreach.campaigns import schedule
 from outreach.db import session_scope, utcnow
-from outreach.runs import retention
-from outreach.runs import service as runs
+from outreach.runs import executor, retention, supervisor
 from outreach.storage import get_storage
 from workers.celery_app import app
 
 log = logging.getLogger(__name__)
 
 
-@app.task(
-    name="outreach.render_batch",
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    max_retries=5,
-)
-def render_batch(run_id: int, batch_seq: int) -> dict[str, object]:
-    """Renders one batch of a run and writes its files; when it was the last one, queues the finish."""
-    with session_scope() as session:
-        outcome = runs.render_batch(
-            session=session, run_id=run_id, batch_seq=batch_seq, storage=get_storage()
-        )
-    if outcome.errors:
-        log.warning(
-            "run %s batch %s: %d piece(s) failed, first: %s",
-            run_id,
-            batch_seq,
-            outcome.failed,
-            outcome.errors[0],
-        )
-    if not outcome.skipped:
-        maybe_finish(run_id)
+def _retry_or_give_up(task: Task, run_id: int, exc: Exception) -> None:
+    """Retries a database, storage or broker error with backoff; after the last try (or for any other error)
+    the executor records it, and a lasting storage failure stalls the run instead of dropping the batch."""
+    attempt = task.request.retries
+    if executor.retryable(exc) and attempt < executor.TASK_RETRIES:
+        raise task.retry(exc=exc, countdown=executor.retry_delay(attempt), max_retries=executor.TASK_RETRIES)
+    executor.give_up(run_id, exc)
+
+
+@app.task(bind=True, name=executor.RENDER_TASK)
+def render_batch(self: Task, run_id: int, batch_seq: int) -> dict[str, object]:
+    """Renders one batch of a run; then, rendered or skipped, queues the finish if nothing is pending."""
+    try:
+        outcome = executor.render_and_continue(run_id, batch_seq)
+    except Exception as exc:
+        _retry_or_give_up(self, run_id, exc)
+        if executor.storage_problem(exc) is None:
+            raise
+        return {"stalled": True}
     return {"rendered": outcome.rendered, "failed": outcome.failed, "skipped": outcome.skipped}
 
 
-def maybe_finish(run_id: int) -> bool:
-    """Queues the finish if no piece of the run is pending; True if queued."""
-    with session_scope() as session:
-        run = runs.get(session=session, run_id=run_id)
-        ready = run.state == "rendering" and runs.pending_count(session=session, run_id=run_id) == 0
-    if ready:
-        finish_run.delay(run_id)
-    return ready
-
-
-@app.task(name="outreach.finish_run", autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
-def finish_run(run_id: int) -> str:
+@app.task(bind=True, name=executor.FINISH_TASK)
+def finish_run(self: Task, run_id: int) -> str:
     """Finishes a fully rendered run (releases unused budget, marks it done)."""
-    with session_scope() as session:
-        return runs.finish(session=session, run_id=run_id, storage=get_storage()).state
+    try:
+        return executor.finish(run_id)
+    except Exception as exc:
+        _retry_or_give_up(self, run_id, exc)
+        if executor.storage_problem(exc) is None:
+            raise
+        return "stalled"
 
 
-def dispatch(run_id: int) -> int:
-    """Queues every batch of the run that still has pending pieces (or the finish); returns how many."""
-    with session_scope() as session:
-        run = runs.get(session=session, run_id=run_id)
-        state = run.state
-        todo = runs.pending_batches(session=session, run=run) if state == "rendering" else []
-    for seq in todo:
-        render_batch.delay(run_id, seq)
-    if state in ("rendering", "assembling") and not todo:
-        finish_run.delay(run_id)
-    return len(todo)
+@app.task(name="outreach.supervise")
+def supervise() -> dict[int, str]:
+    """Re-dispatches runs that stopped moving and stalls those that cannot move (every minute)."""
+    return supervisor.check_all()
 
 
 @app.task(name="outreach.tick_schedule")
@@ -77,7 +65,7 @@ def tick_schedule() -> list[int]:
     with session_scope() as session:
         started = schedule.tick(session=session, now=utcnow())
     for run_id in started:
-        dispatch(run_id)
+        executor.execute(run_id, wait=False)
     return started
 
 
@@ -86,3 +74,9 @@ def purge_batches() -> int:
     """Deletes batch files past their retention period; returns how many batches were purged."""
     with session_scope() as session:
         return retention.purge(session=session, storage=get_storage(), now=utcnow())
+
+
+def dispatch(run_id: int) -> int:
+    """Queues the run's pending batches (or its finish) on the workers; returns how many (0 when another
+    dispatch holds the run). Kept for callers that queue without waiting; `executor.execute` is the way."""
+    return executor.dispatch(run_id) or 0

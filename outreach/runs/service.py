@@ -88,6 +88,23 @@ def start(*, session: Session, campaign: Campaign, period: str, today: date | No
     return run
 
 
+def start_by_hand(
+    *, session: Session, campaign: Campaign, period: str, today: date | None = None
+) -> tuple[Run, bool]:
+    """Starts a run as a planner does; (run, True) if this call started it, (the existing run, False) if one
+    had started already. An unapproved period is refused (StateError) and nothing is stored: unlike the
+    schedule, a person gets the reason now instead of a waiting run that lingers."""
+    period = str(parse_quarter(period))
+    session.execute(select(Campaign.id).where(Campaign.id == campaign.id).with_for_update())
+    run = find(session=session, campaign=campaign, period=period)
+    if run is not None and run.state != "waiting":
+        return run, False
+    problem = campaigns.approval_problem(session=session, campaign=campaign, period=period)
+    if problem is not None:
+        raise StateError(problem)
+    return start(session=session, campaign=campaign, period=period, today=today), True
+
+
 def reach_channel(campaign: Campaign) -> Literal["letter", "sms"]:
     """The channel audiences count the campaign's recipients on: the campaign's own (one word for both)."""
     return get_channel(campaign.channel).name

@@ -10,10 +10,12 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import redis
+from celery import Celery
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
@@ -29,30 +31,67 @@ pytestmark = [pytest.mark.worker, pytest.mark.redis, pytest.mark.slow]
 
 REDIS_URL = os.environ.get("OUTREACH_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 VISIBILITY = 6
+# Every Redis key this test session's broker uses starts with this prefix, so two suites (or two machines'
+# CI jobs) on one Redis never see each other's messages; nothing is flushed, only this prefix's keys deleted.
+KEY_PREFIX = f"outreach-test-{uuid.uuid4().hex[:12]}:"
 
 
-@pytest.fixture
-def broker(committed_engine: Engine) -> Iterator[dict[str, str]]:
-    """An empty Redis database as broker; this process's Celery app sends to it; env for workers."""
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.skip(f"no Redis at {REDIS_URL}")
-    client.flushdb()
+def delete_prefixed(client: redis.Redis, prefix: str) -> None:
+    """Deletes every key under `prefix` (and no other)."""
+    for key in client.scan_iter(match=f"{prefix}*", count=500):
+        client.delete(key)
+
+
+@contextmanager
+def broker_settings(url: str, prefix: str, **extra: str) -> Iterator[dict[str, str]]:
+    """This process's settings and Celery app pointed at the broker; yields the environment for workers."""
+    from workers.celery_app import app
+
     settings = get_settings()
     env = {
         **os.environ,
         "OUTREACH_DATABASE_URL": settings.resolved_database_url,
         "OUTREACH_DATA_DIR": str(settings.data_dir),
         "OUTREACH_BATCH_DIR": str(settings.resolved_batch_dir),
-        "OUTREACH_BROKER_URL": REDIS_URL,
+        "OUTREACH_BROKER_URL": url,
+        "OUTREACH_BROKER_KEY_PREFIX": prefix,
         "OUTREACH_VISIBILITY_TIMEOUT": str(VISIBILITY),
+        **extra,
     }
+    saved = dict(os.environ)
+    os.environ.update({k: v for k, v in env.items() if k.startswith("OUTREACH_")})
+    reconfigure(app)
     try:
         yield env
     finally:
-        client.flushdb()
+        os.environ.clear()
+        os.environ.update(saved)
+        reconfigure(app)
+
+
+def reconfigure(app: Celery) -> None:
+    """Applies the settings anew, dropping connections to the previous broker (Celery caches its pools)."""
+    from workers.celery_app import configure
+
+    get_settings.cache_clear()
+    configure(app, get_settings())
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def broker(committed_engine: Engine) -> Iterator[dict[str, str]]:
+    """The shared Redis as broker under this session's own key prefix; env for workers."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    try:
+        with broker_settings(REDIS_URL, KEY_PREFIX) as env:
+            yield env
+    finally:
+        delete_prefixed(client, KEY_PREFIX)
         client.close()
 
 
@@ -63,8 +102,12 @@ def dispatch(env: dict[str, str], run_id: int) -> int:
     return int(out.stdout.decode().strip().splitlines()[-1])
 
 
-def start_worker(env: dict[str, str], tmp: Path, concurrency: int = 2) -> subprocess.Popen[bytes]:
-    """A real `celery -A workers worker` in its own process group."""
+def start_worker(
+    env: dict[str, str], tmp: Path, concurrency: int = 2, beat: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """A real `celery -A workers worker` in its own process group; with `beat`, the beat runs inside it
+    (its schedule file there), sending the supervisor's checks."""
+    extra = ["-B", "-s", str(beat)] if beat is not None else []
     with (tmp / f"worker-{uuid.uuid4().hex[:6]}.log").open("wb") as log:
         # The child keeps its own copy of the file descriptor.
         return subprocess.Popen(
@@ -82,6 +125,7 @@ def start_worker(env: dict[str, str], tmp: Path, concurrency: int = 2) -> subpro
                 "--without-heartbeat",
                 "-n",
                 f"t{uuid.uuid4().hex[:8]}@%h",
+                *extra,
             ],
             env=env,
             stdout=log,
@@ -124,9 +168,9 @@ def wait_done(engine: Engine, run_id: int, timeout: float) -> None:
     raise AssertionError(f"run {run_id} not done after {timeout} s: {counts(engine, run_id)}")
 
 
-def check_run(engine: Engine, run_id: int, pieces: int) -> None:
+def check_run(engine: Engine, run_id: int, pieces: int, root: Path | None = None) -> None:
     """Every piece once, charges = pieces × rate, files = what an uninterrupted rendering makes."""
-    root = get_settings().resolved_batch_dir
+    root = root or get_settings().resolved_batch_dir
     with Session(engine) as session:
         run = session.get(Run, run_id)
         assert run is not None and run.state == "done" and run.piece_count == pieces
@@ -144,7 +188,7 @@ def check_run(engine: Engine, run_id: int, pieces: int) -> None:
             recipients = [
                 runs.recipient(p) for p in runs.batch_pieces(session=session, run=run, batch_seq=b.seq)
             ]
-            out = root.parent / "reference"
+            out = get_settings().data_dir / "reference"
             out.mkdir(exist_ok=True)
             render_letters(
                 kit,
@@ -221,7 +265,47 @@ def test_the_cli_hands_a_run_to_the_workers_and_waits(
     finally:
         stop(worker)
     assert proc.returncode == 0, proc.stderr
-    assert "queued for the workers" in proc.stdout and "done" in proc.stdout
+    assert "个批次已排入工作进程队列" in proc.stdout and "已完成" in proc.stdout
     with Session(committed_engine) as session:
         run_id = session.scalars(select(Run.id)).one()
     check_run(committed_engine, run_id, 25)
+
+
+def test_two_suites_share_one_redis(tmp_path: Path) -> None:
+    """Two test sessions at once on the same Redis: each has its own key prefix, so neither sees (or deletes)
+    the other's messages, and both pass."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    finally:
+        client.close()
+    test = f"{__file__}::test_a_whole_run_on_celery_workers"
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("OUTREACH_") or k.startswith("OUTREACH_TEST")
+    }
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "--basetemp",
+                str(tmp_path / f"s{i}"),
+                test,
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    for proc, output in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, output
+        assert "1 passed" in output, output
