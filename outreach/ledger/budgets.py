@@ -29,7 +29,7 @@ from outreach.ledger.rates import Price
 from outreach.ledger.schemas import BudgetLine
 from outreach.ledger.sql import fen_sums, fen_values
 from outreach.money import check_amount, format_fen
-from outreach.periods import parse_period, year_periods
+from outreach.periods import normalise_period, parse_period, year_periods
 
 
 def campaign_of(session: Session, campaign_id: int) -> Campaign:
@@ -126,6 +126,7 @@ def set_budget(
 ) -> Budget:
     """Sets (raises or lowers) a campaign's budget for a period by appending a version."""
     campaign = campaign_of(session, campaign_id)
+    period = normalise_period(period)  # stored in its one form: 2027年第一季度 -> 2027-Q1
     year, _quarter = parse_period(period)
     check_amount(amount_fen, what=_("budget"), allow_negative=False)
     if reason is not None:

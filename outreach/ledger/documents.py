@@ -39,10 +39,11 @@ def plain(value: object) -> str:
 
 
 def local_time_text(moment: datetime | None) -> str:
-    """A moment for people: local time in the union's zone, named ('2026-11-30 02:33 CST (Asia/Shanghai)')."""
+    """A moment for people, in the union's zone and named: '2026-11-30 02:33 Asia/Shanghai UTC+08:00'."""
     zone = get_settings().timezone
     local = (moment or datetime.now(UTC)).astimezone(ZoneInfo(zone))
-    return f"{local:%Y-%m-%d %H:%M} {local.tzname()} ({zone})"
+    offset = local.strftime("%z")
+    return f"{local:%Y-%m-%d %H:%M} {zone} UTC{offset[:3]}:{offset[3:]}"
 
 
 def _title(st: Statement) -> str:
@@ -158,8 +159,10 @@ class _RunsView:
         rows = [*_run_rows(self.st), _total_row(self.st)]
         for row in rows:
             title = f"{row[_RUN]} {row[_PERIOD]}".strip()
-            block = Table(title=Text(plain(title)), title_justify="left", show_header=False, box=box.SIMPLE)
-            block.add_column(ratio=1)
+            block = Table(
+                title=Text(plain(title)), title_justify="left", show_header=False, box=None, padding=(0, 1)
+            )
+            block.add_column(ratio=1, overflow="fold")
             block.add_column(justify="right", no_wrap=True)
             for i in columns[2:]:
                 block.add_row(header[i], row[i])
@@ -167,7 +170,9 @@ class _RunsView:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         wide = self._wide()
-        if Measurement.get(console, options, wide).maximum <= options.max_width:
+        # Measured without the terminal's limit: the width the table needs to show every cell whole.
+        needed = Measurement.get(console, options.update_width(10_000), wide).maximum
+        if needed <= options.max_width:
             yield wide
         else:
             yield Text(_("Runs"), style="italic")
@@ -176,20 +181,20 @@ class _RunsView:
 
 def rich_statement(st: Statement) -> Group:
     """The statement for the terminal; money and counts are never cut, whatever the terminal's width."""
-    title = Text(f"{_('Statement')}: {plain(_title(st))}")
-    title.append(f"\n{_('Generated')}: {local_time_text(st.generated_at)}", style="dim")
-    summary = Table(title=title, show_header=False, title_justify="left")
-    summary.add_column(ratio=1)
+    title = Text(f"{_('Statement')}: {plain(_title(st))}", style="bold")
+    generated = Text(f"{_('Generated')}: {local_time_text(st.generated_at)}", style="dim")
+    summary = Table(show_header=False)
+    summary.add_column(ratio=1, overflow="fold")
     summary.add_column(justify="right", no_wrap=True)
     for label, value in _summary_rows(st):
         summary.add_row(label, value)
-    parts: list[object] = [summary, _RunsView(st)]
+    parts: list[object] = [title, generated, summary, _RunsView(st)]
     if st.adjustments:
         adj = Table(title=_("Adjustments"), title_justify="left")
         adj.add_column(_("Date"), no_wrap=True)
         adj.add_column(_("Period"), no_wrap=True)
         adj.add_column(_("Amount"), justify="right", no_wrap=True)
-        adj.add_column(_("Reason"), ratio=1)
+        adj.add_column(_("Reason"), ratio=1, overflow="fold")
         for a in st.adjustments:
             adj.add_row(a.created, a.period, format_fen(a.amount_fen), Text(plain(a.reason)))
         parts.append(adj)
@@ -365,7 +370,7 @@ def write_statement_pdf(st: Statement, path: Path, *, generated: datetime | None
     header = [Paragraph(_esc(h), cell_style) for h in _run_header()]
     run_rows: list[Sequence[object]] = [header, *_run_rows(st)]
     run_rows.append(_total_row(st))
-    widths = [w * mm for w in (13, 15, 14, 14, 21, 19, 21, 13, 15, 20)]
+    widths = [w * mm for w in (12, 15, 15, 16, 22, 20, 22, 12, 16, 20)]
     story.append(table(run_rows, widths, right=range(2, 10), total=True))
     if st.adjustments:
         story.append(Paragraph(_esc(_("Adjustments")), head_style))

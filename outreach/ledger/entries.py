@@ -33,7 +33,7 @@ from outreach.ledger.sql import (
     fen_values,
 )
 from outreach.money import check_amount, format_fen
-from outreach.periods import local_date, parse_period, quarter_of
+from outreach.periods import local_date, normalise_period, parse_period, quarter_of
 from outreach.runs.models import Piece, Run
 
 
@@ -52,7 +52,7 @@ def estimate(
     Priced with the card in force on the period's planned mailing date (`rates.pricing_date`), or on `on`.
     """
     campaign = budgets.campaign_of(session, campaign_id)
-    parse_period(period)
+    period = normalise_period(period)
     if channel not in CHANNELS:
         raise InputError(_("channel {channel!r}: expected letter or sms", channel=channel))
     if pieces < 0:
@@ -402,7 +402,7 @@ def adjust(
     check_amount(amount_fen, what=_("adjustment"))
     if amount_fen == 0:
         raise InputError(_("adjustment {amount}: must not be zero", amount=format_fen(0)))
-    period = period or str(quarter_of(local_date()))
+    period = normalise_period(period or str(quarter_of(local_date())))
     year, _quarter = parse_period(period)
     budgets.lock_year(session, campaign_id, year)
     entry = LedgerEntry(

@@ -19,7 +19,7 @@ from outreach.ledger.entries import run_of
 from outreach.ledger.models import LedgerEntry
 from outreach.ledger.schemas import AdjustmentLine, QuarterLine, RunBalance, RunLine, Statement
 from outreach.ledger.sql import fen_sums, fen_values
-from outreach.periods import local_date, parse_period, year_periods
+from outreach.periods import local_date, normalise_period, parse_period, year_periods
 from outreach.runs.models import Run
 
 __all__ = ["balance", "rich_statement", "statement", "write_statement_csv", "write_statement_pdf"]
@@ -101,6 +101,7 @@ def statement(*, session: Session, campaign_id: int, period: str | None = None) 
     """A campaign's statement for a period (a quarter, a year, or everything when None)."""
     campaign = budgets.campaign_of(session, campaign_id)
     if period is not None:
+        period = normalise_period(period)
         year, quarter = parse_period(period)
         periods = [period] if quarter is not None else year_periods(year)
     else:

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import csv
+import io
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pikepdf
 import pytest
 from pypdf import PdfReader
+from rich.console import Console
 from sqlalchemy.orm import Session
 
 from outreach.errors import InputError
 from outreach.ledger import service
-from outreach.ledger.schemas import FeeLine, Statement
-from outreach.ledger.statement import write_statement_csv, write_statement_pdf
+from outreach.ledger.schemas import AdjustmentLine, FeeLine, RunLine, Statement
+from outreach.ledger.statement import rich_statement, write_statement_csv, write_statement_pdf
+from outreach.money import format_fen
 from tests.ledger import factories as f
 
 
@@ -130,3 +133,125 @@ def test_statement_rejects_a_bad_period(session: Session) -> None:
     camp = f.campaign(session)
     with pytest.raises(InputError, match="2027-Q5"):
         service.statement(session=session, campaign_id=camp.id, period="2027-Q5")
+
+
+def _statement_with(runs: tuple[RunLine, ...], *, adjust_reason: str = "邮资补差") -> Statement:
+    return Statement(
+        campaign_id=1,
+        campaign_name="俏佳人[bold]",
+        period="2027",
+        budget_period="2027",
+        opening_fen=2_000_000_000,
+        runs=runs,
+        adjustments=(
+            AdjustmentLine(
+                entry_id=1, period="2027-Q1", amount_fen=-500, reason=adjust_reason, created="2027-02-01"
+            ),
+        ),
+        list_fen=sum(r.list_fen for r in runs),
+        waived_fen=sum(r.waived_fen for r in runs),
+        net_fen=sum(r.net_fen for r in runs),
+        refunded_fen=sum(r.refunded_fen for r in runs),
+        adjusted_fen=-500,
+        outstanding_fen=0,
+        year="2027",
+        generated_at=datetime(2026, 11, 29, 18, 22, tzinfo=UTC),
+    )
+
+
+def _line(run_id: int, pieces: int, list_fen: int, waived_fen: int, returned: int, refunded: int) -> RunLine:
+    return RunLine(
+        run_id=run_id,
+        period="2027-Q1",
+        pieces=pieces,
+        units=pieces,
+        list_fen=list_fen,
+        waived_fen=waived_fen,
+        net_fen=list_fen - waived_fen,
+        returned_pieces=returned,
+        refunded_pieces=refunded,
+        refunded_fen=refunded * 100,
+        outstanding_fen=0,
+    )
+
+
+def _shown(st: Statement, width: int) -> str:
+    buffer = io.StringIO()
+    Console(width=width, file=buffer, color_system=None).print(rich_statement(st))
+    return buffer.getvalue()
+
+
+def _numbers(st: Statement) -> list[str]:
+    out = [format_fen(v) for v in (st.list_fen, st.waived_fen, st.net_fen, st.refunded_fen)]
+    for r in st.runs:
+        out += [format_fen(r.list_fen), format_fen(r.waived_fen), format_fen(r.net_fen), f"{r.pieces:,}"]
+    return out
+
+
+@pytest.mark.parametrize("width", [80, 60])
+def test_money_and_counts_are_never_cut(width: int) -> None:
+    usual = _statement_with((_line(12, 6000, 820_000, 138_000, 3, 0),))
+    huge = _statement_with(
+        (_line(12, 6000, 820_000, 138_000, 3, 0), _line(13, 123_456, 1_234_567_800, 23_456_700, 1, 1)),
+        adjust_reason="很长的原因说明文字" * 8,
+    )
+    for st in (usual, huge):
+        text = _shown(st, width)
+        assert "…" not in text
+        assert all(len(line) <= width for line in text.splitlines())
+        for number in _numbers(st):
+            assert number in text, (width, number, text)
+        assert (
+            "很长的原因说明文字" * 2 in text.replace("\n", "").replace("│", "").replace(" ", "")
+            or st is usual
+        )
+    # At 80 columns the usual statement keeps the one-table layout; the huge one turns into blocks at 60.
+    if width == 80:
+        assert "退件" in _shown(usual, 80).split("运行明细")[1].splitlines()[1]
+    else:
+        blocks = _shown(huge, 60).split("运行明细")[1]
+        assert "#13 2027-Q1" in blocks and "¥12,345,678.00" in blocks
+
+
+def test_the_terminal_shows_data_literally_and_the_time_in_the_unions_zone() -> None:
+    st = _statement_with((_line(12, 10, 1000, 0, 0, 0),), adjust_reason="[red]x[/] \x1b[2J")
+    text = _shown(st, 120)
+    assert "俏佳人[bold]" in text and "[red]x[/]" in text and "\x1b" not in text and "\\x1b[2J" in text
+    # 18:22 UTC on the 29th is 02:22 on the 30th in Shanghai; the zone is named.
+    assert "2026-11-30 02:22 Asia/Shanghai UTC+08:00" in text
+
+
+def test_returned_pieces_are_counted_apart_from_refunds(session: Session, tmp_path: Path) -> None:
+    """A returned piece under a rate card without refunds is still a returned piece (issue 9.8)."""
+    f.rate_card(session, refund_undeliverable=False)
+    camp = f.campaign(session)
+    service.set_budget(session=session, campaign_id=camp.id, period="2027", amount_fen=100_000)
+    run = f.run(session, camp, "2027-Q1")
+    ids = [p.id for p in f.pieces(session, run, 5)]
+    service.reserve(session=session, run_id=run.id, pieces=5)
+    service.charge_bulk(session=session, run_id=run.id, charges=[(i, 1) for i in ids])
+    for _ in range(2):  # reported twice: counted once
+        assert (
+            service.record_return(session=session, run_id=run.id, piece_id=ids[0], reason="查无此人") is None
+        )
+    service.record_return(session=session, run_id=run.id, piece_id=ids[1], reason="地址不详")
+    st = service.statement(session=session, campaign_id=camp.id, period="2027-Q1")
+    [line] = st.runs
+    assert (line.returned_pieces, line.refunded_pieces, line.refunded_fen) == (2, 0, 0)
+    assert st.returned_pieces == 2 and st.spent_fen == 500
+    text = _shown(st, 120)
+    assert "退件" in text and "退款" in text
+    out = tmp_path / "s.csv"
+    write_statement_csv(st, out)
+    with out.open(encoding="utf-8-sig") as handle:
+        rows = {r["line"]: r for r in csv.DictReader(handle)}
+    assert (rows["run"]["returned_pieces"], rows["run"]["refunded_pieces"], rows["run"]["refunds_yuan"]) == (
+        "2",
+        "0",
+        "0.00",
+    )
+    assert rows["generated_at"]["note"].endswith("+00:00")
+    pdf = tmp_path / "s.pdf"
+    write_statement_pdf(st, pdf)
+    pdf_text = "".join(page.extract_text() for page in PdfReader(pdf).pages)
+    assert "退件" in pdf_text and "退款件数" in pdf_text and "Asia/Shanghai" in pdf_text
