@@ -11,6 +11,7 @@ from typing import Any
 from reportlab.lib.utils import ImageReader
 
 from outreach.errors import KitError
+from outreach.i18n import _
 from outreach.render.draw import Page, cmyk_fill, mm, text_ops
 from outreach.render.kit import Element, Kit, run_template
 from outreach.render.layout import Line, TextStyle, set_text
@@ -74,7 +75,14 @@ def _fit_text(kit: Kit, el: Element, text: str) -> list[Line]:
         if used <= height + 0.5:
             return lines
         if el.fit != "shrink" or size - 0.5 < el.min_size:
-            raise Overflow(f"{el.where}: text needs {used / mm(1):.1f} mm but the box is {el.h:g} mm high")
+            raise Overflow(
+                _(
+                    "{where}: text needs {need:.1f} mm but the box is {height:g} mm high",
+                    where=el.where,
+                    need=used / mm(1),
+                    height=el.h,
+                )
+            )
         size -= 0.5
 
 
@@ -117,7 +125,7 @@ def draw_static(writer: PdfWriter, page: Page, kit: Kit, el: Element, variables:
         try:
             lines = fit_text(kit, el, text)
         except Overflow as exc:
-            raise KitError(f"kit {kit.name}: {exc}") from exc
+            raise KitError(_("kit {kit}: {problem}", kit=kit.name, problem=exc)) from exc
         writer.append(text_ops(writer, lines, x, top))
 
 
@@ -140,7 +148,7 @@ class GlyphProblem(Exception):
     def __init__(self, chars: str) -> None:
         self.chars = chars
         codes = ", ".join(f"{c} (U+{ord(c):04X})" for c in chars)
-        super().__init__(f"no configured font can draw {codes}")
+        super().__init__(_("no configured font can draw {chars}", chars=codes))
 
 
 def _number_ops(writer: PdfWriter, kit: Kit, el: Element, number: str) -> str:
@@ -151,7 +159,7 @@ def _number_ops(writer: PdfWriter, kit: Kit, el: Element, number: str) -> str:
         return cached[1]
     bars_h = mm(el.h - NUMBER_TEXT_MM)
     style = TextStyle(kit.fonts["sans"], 6.5, 1.0, "0 0 0 1 k", align="center")
-    lines, _ = set_text(number, style, mm(el.w))
+    lines, _height = set_text(number, style, mm(el.w))
     ops = (
         barcode_ops(number, 0, mm(el.h) - bars_h, mm(el.w), bars_h)
         + "\n"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from outreach.i18n import _
 from outreach.render.draw import Page, cmyk_fill, mm, text_ops
 from outreach.render.kit import Kit
 from outreach.render.layout import Line, TextStyle, set_text
@@ -34,9 +35,9 @@ class Zone:
 def reserved_zones(width: float, height: float) -> tuple[Zone, Zone]:
     """The 90 x 26 mm machine-reading zone and the barcode strip 55-160 mm from the right, 20 mm high."""
     return (
-        Zone("machine-reading zone (90×26 mm, top left)", 0.0, 0.0, 90.0, 26.0),
+        Zone(_("machine-reading zone (90×26 mm, top left)"), 0.0, 0.0, 90.0, 26.0),
         Zone(
-            "post barcode strip (55–160 mm from the right edge, 20 mm from the bottom)",
+            _("post barcode strip (55–160 mm from the right edge, 20 mm from the bottom)"),
             max(0.0, width - 160.0),
             height - 20.0,
             160.0 - 55.0 - max(0.0, 160.0 - width),
@@ -62,7 +63,7 @@ def sender_lines(kit: Kit, ink: str = "0 0 0 1 k") -> tuple[list[Line], float]:
 def sender_extent(kit: Kit) -> tuple[float, float, float, float]:
     """The rectangle (mm) the sender block's text actually covers, for preflight."""
     (sx, sy, sw, sh), _ = sender_boxes(kit)
-    lines, _ = sender_lines(kit)
+    lines, _height = sender_lines(kit)
     left = min((ln.x for ln in lines), default=mm(sw)) / mm(1)
     return sx + left, sy, sw - left, sh
 
@@ -95,16 +96,16 @@ def draw_front_standard(writer: PdfWriter, page: Page, kit: Kit) -> None:
     top = page.y(py) - (mm(ph) - block_h) / 2
     for line, size in zip(kit.postage, sizes, strict=False):
         style = TextStyle(chain, size, 1.3, cmyk_fill(red), align="center")
-        lines, _ = set_text(line, style, mm(pw))
+        lines, _height = set_text(line, style, mm(pw))
         writer.append(text_ops(writer, lines, page.x(px), top))
         top -= size * 1.3
     # Sender: name and address above the post's barcode strip, postcode in the bottom-right corner.
     (sx, sy, _sw, _), (cx, cy, cw, _) = sender_boxes(kit)
     ink = cmyk_fill(kit.colours.get("sender", kit.colours["black"]))
-    lines, _ = sender_lines(kit, ink)
+    lines, _height = sender_lines(kit, ink)
     writer.append(text_ops(writer, lines, page.x(sx), page.y(sy)))
     style = TextStyle(kit.fonts["sans"], 8.0, 1.2, ink, align="right")
-    lines, _ = set_text(f"邮政编码：{kit.sender['postcode']}", style, mm(cw))
+    lines, _height = set_text(f"邮政编码：{kit.sender['postcode']}", style, mm(cw))
     writer.append(text_ops(writer, lines, page.x(cx), page.y(cy)))
 
 

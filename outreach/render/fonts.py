@@ -13,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from outreach.errors import KitError
+from outreach.i18n import N_, _
 from outreach.render.pdfwriter import TTFError, TTFont, load_truetype
 
 # Family name (normalised) -> file names to look for, with the collection index for .ttc files.
@@ -30,7 +31,7 @@ FONT_CATALOGUE: dict[str, tuple[tuple[str, int], ...]] = {
 }
 # Tried after the kit's own choice, in this order, so that a rare character still finds a font.
 SYSTEM_FALLBACK = ("wqy-microhei", "lxgw-wenkai", "simsun", "microsoft-yahei", "simhei", "wqy-zenhei")
-INSTALL_HINT = (
+INSTALL_HINT = N_(
     "install a TrueType CJK font (Debian/Ubuntu: `apt install fonts-wqy-microhei fonts-lxgw-wenkai`; "
     "Windows has SimSun and Microsoft YaHei) or name font files in OUTREACH_FONTS"
 )
@@ -108,7 +109,14 @@ def load_font(path: Path, index: int = 0) -> LoadedFont:
     try:
         ttf, cmap, widths, default_width = load_truetype(f"{path.stem}-{index}", path, index)
     except (TTFError, OSError, ValueError) as exc:
-        raise KitError(f"font {path}: cannot be embedded ({exc}); {INSTALL_HINT}") from exc
+        raise KitError(
+            _(
+                "font {path}: cannot be embedded ({error}); {hint}",
+                path=str(path),
+                error=exc,
+                hint=_(INSTALL_HINT),
+            )
+        ) from exc
     return LoadedFont(
         name=ttf.fontName, path=path, ttf=ttf, cmap=cmap, widths=widths, default_width=default_width
     )
@@ -193,12 +201,12 @@ def _font_spec(entry: str, *, kit_dir: Path | None) -> tuple[Path, int] | str | 
         if not path.is_absolute() and kit_dir is not None:
             path = kit_dir / path
         if not path.is_file():
-            return f"font file {entry!r} not found"
+            return _("font file {file!r} not found", file=entry)
         return path, 0
     key = normalise_name(entry)
     if key not in FONT_CATALOGUE:
         known = ", ".join(sorted(FONT_CATALOGUE))
-        return f"unknown font {entry!r} (name a .ttf/.ttc file or one of: {known})"
+        return _("unknown font {font!r} (name a .ttf/.ttc file or one of: {known})", font=entry, known=known)
     return find_family(key)
 
 
@@ -209,12 +217,12 @@ def resolve_chain(
     specs: list[tuple[Path, int]] = []
     for path in settings_fonts:
         if not Path(path).is_file():
-            raise KitError(f"OUTREACH_FONTS names {path}, which does not exist")
+            raise KitError(_("OUTREACH_FONTS names {path}, which does not exist", path=str(path)))
         specs.append((Path(path), 0))
     for entry in names:
         spec = _font_spec(entry, kit_dir=kit_dir)
         if isinstance(spec, str):
-            raise KitError(f"fonts.{role}: {spec}")
+            raise KitError(_("fonts.{role}: {problem}", role=role, problem=spec))
         if spec is not None:
             specs.append(spec)
     for family in SYSTEM_FALLBACK:
@@ -229,7 +237,9 @@ def resolve_chain(
         seen.add(spec)
         fonts.append(load_font(*spec))
     if not fonts:
-        raise KitError(f"no CJK TrueType font found for fonts.{role}: {INSTALL_HINT}")
+        raise KitError(
+            _("no CJK TrueType font found for fonts.{role}: {hint}", role=role, hint=_(INSTALL_HINT))
+        )
     return FontChain(role=role, fonts=tuple(fonts))
 
 

@@ -261,8 +261,16 @@ class _Loader:
 
     def element(self, table: str, index: int, raw: Mapping[str, Any]) -> Element:
         lines = self.headers.get(table, [])
-        line = f" line {lines[index]}" if index < len(lines) else ""
-        where = f"{MANIFEST}{line} ({table} item {index + 1})"
+        if index < len(lines):
+            where = _(
+                "{manifest} line {line} ({table} item {item})",
+                manifest=MANIFEST,
+                line=lines[index],
+                table=table,
+                item=index + 1,
+            )
+        else:
+            where = _("{manifest} ({table} item {item})", manifest=MANIFEST, table=table, item=index + 1)
         kind = raw.get("kind")
         if kind not in ELEMENT_KINDS:
             raise self.fail(

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from PIL import Image
 
 from outreach.errors import KitError
+from outreach.i18n import _
 from outreach.render.draw import BLEED_MM
 from outreach.render.elements import NUMBER_TEXT_MM, Overflow, fit_text, missing_glyphs, render_text
 from outreach.render.envelope import Zone, postage_box, reserved_zones, sender_boxes, sender_extent
@@ -34,7 +35,11 @@ def _page_problems(kit: Kit, label: str, elements: Sequence[Element], size: tupl
     numbers = [el for el in elements if el.kind == "number"]
     if label != "envelope.flap" and len(numbers) != 1:
         problems.append(
-            f"{label}: needs exactly one `number` element (piece number and barcode), has {len(numbers)}"
+            _(
+                "{where}: needs exactly one `number` element (piece number and barcode), has {count}",
+                where=label,
+                count=len(numbers),
+            )
         )
     for el in elements:
         b = BLEED_MM
@@ -44,21 +49,35 @@ def _page_problems(kit: Kit, label: str, elements: Sequence[Element], size: tupl
             or el.x + el.w > width + b + 0.01
             or el.y + el.h > height + b + 0.01
         ):
-            problems.append(f"{el.where}: lies outside the page and its {b:g} mm bleed")
+            problems.append(
+                _("{where}: lies outside the page and its {bleed:g} mm bleed", where=el.where, bleed=b)
+            )
         if el.kind == "image":
             dpi, mode = image_dpi(el)
             if dpi < MIN_DPI - 0.5:
                 problems.append(
-                    f"{el.where}: artwork is {dpi:.0f} dpi at its placed size; at least 300 needed"
+                    _(
+                        "{where}: artwork is {dpi:.0f} dpi at its placed size; at least 300 needed",
+                        where=el.where,
+                        dpi=dpi,
+                    )
                 )
             if el.file is not None and el.file.suffix.lower() in (".jpg", ".jpeg") and mode != "CMYK":
-                problems.append(f"{el.where}: JPEG artwork must be CMYK for press, not {mode}")
+                problems.append(
+                    _("{where}: JPEG artwork must be CMYK for press, not {mode}", where=el.where, mode=mode)
+                )
         if el.kind == "number":
             need = code128_width_mm(SAMPLE_NUMBER)
             if el.w < need or el.h < NUMBER_TEXT_MM + 5:
                 problems.append(
-                    f"{el.where}: barcode area {el.w:g}×{el.h:g} mm is too small (needs {need:.1f}×"
-                    f"{NUMBER_TEXT_MM + 5:g} mm)"
+                    _(
+                        "{where}: barcode area {w:g}×{h:g} mm too small (needs {need_w:.1f}×{need_h:g} mm)",
+                        where=el.where,
+                        w=el.w,
+                        h=el.h,
+                        need_w=need,
+                        need_h=NUMBER_TEXT_MM + 5,
+                    )
                 )
     return problems
 
@@ -73,20 +92,30 @@ def _zone_problems(kit: Kit) -> list[str]:
     for where, x, y, w, h in placed:
         for zone in zones:
             if zone.overlaps(x, y, w, h):
-                problems.append(f"{where}: enters the {zone.name}")
+                problems.append(_("{where}: enters the {zone}", where=where, zone=zone.name))
     # The sender's text (the union profile's address and name) must not run into the kit's own elements.
     text_box = Zone("sender", *sender_extent(kit))
     for el in kit.front:
         if el.kind in ("text", "number", "image") and text_box.overlaps(el.x, el.y, el.w, el.h):
             problems.append(
-                f"{el.where}: overlaps the sender's address and name (the union profile), "
-                f"{text_box.x:.0f}–{text_box.x + text_box.w:.0f} mm from the left, "
-                f"{text_box.y:.0f}–{text_box.y + text_box.h:.0f} mm from the top"
+                _(
+                    "{where}: overlaps the sender's address and name (the union profile), "
+                    "{left:.0f}–{right:.0f} mm from the left, {top:.0f}–{bottom:.0f} mm from the top",
+                    where=el.where,
+                    left=text_box.x,
+                    right=text_box.x + text_box.w,
+                    top=text_box.y,
+                    bottom=text_box.y + text_box.h,
+                )
             )
     for el in kit.flap:
         if el.y + el.h > kit.flap_depth + 0.01:
             problems.append(
-                f"{el.where}: flap artwork must lie within the flap ({kit.flap_depth:g} mm from the top)"
+                _(
+                    "{where}: flap artwork must lie within the flap ({depth:g} mm from the top)",
+                    where=el.where,
+                    depth=kit.flap_depth,
+                )
             )
     return problems
 
@@ -105,12 +134,14 @@ def _text_problems(kit: Kit) -> list[str]:
                     text = render_text(kit, el, piece_variables(base, r))
                     fit_text(kit, el, text)
                 except (KitError, Overflow) as exc:
-                    problems.append(str(exc).removeprefix(f"kit {kit.name}: "))
+                    problems.append(str(exc).removeprefix(_("kit {kit}: ", kit=kit.name)))
                     break
                 if not el.variable:
                     missing = missing_glyphs(kit, el, text)
                     if missing:
-                        problems.append(f"{el.where}: no configured font can draw {missing!r}")
+                        problems.append(
+                            _("{where}: no configured font can draw {chars!r}", where=el.where, chars=missing)
+                        )
     return problems
 
 
@@ -120,7 +151,14 @@ def _sms_problems(kit: Kit) -> list[str]:
     problems = []
     for msg in render_sms(kit, sample_recipients(2)):
         if msg.error:
-            problems.append(f"{kit.sms_where}: sample message {msg.number}: {msg.error}")
+            problems.append(
+                _(
+                    "{where}: sample message {number}: {problem}",
+                    where=kit.sms_where,
+                    number=msg.number,
+                    problem=msg.error,
+                )
+            )
     return problems
 
 
@@ -132,7 +170,7 @@ def check(kit: Kit) -> list[str]:
     problems += _page_problems(kit, "envelope.back", kit.back, kit.envelope_mm)
     problems += _page_problems(kit, "envelope.flap", kit.flap, kit.envelope_mm)
     for i, page in enumerate(kit.pages):
-        problems += _page_problems(kit, f"letter page {i + 1}", page, kit.paper_mm)
+        problems += _page_problems(kit, _("letter page {page}", page=i + 1), page, kit.paper_mm)
     problems += _zone_problems(kit)
     problems += _text_problems(kit)
     return problems
@@ -142,4 +180,4 @@ def preflight(kit: Kit) -> None:
     """Raises KitError listing every problem of the kit, or returns when it is fit for press."""
     problems = check(kit)
     if problems:
-        raise KitError(f"kit {kit.name}: preflight failed:\n  " + "\n  ".join(problems))
+        raise KitError(_("kit {kit}: preflight failed:", kit=kit.name) + "\n  " + "\n  ".join(problems))

@@ -345,7 +345,8 @@ def check_tree(tree: nodes.Template, *, name: str | None = None, filename: str |
 
     for kind, word in REFUSED_NODES:
         for found in tree.find_all(kind):
-            raise refuse(_("{tag} is not allowed in kit templates", tag=f"{{% {word} %}}"), found.lineno)
+            tag = "{% " + word + " %}"
+            raise refuse(_("{tag} is not allowed in kit templates", tag=tag), found.lineno)
     for loop in tree.find_all(nodes.For):
         if loop.recursive:
             raise refuse(_("recursive loops are not allowed in kit templates"), loop.lineno)

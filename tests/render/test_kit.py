@@ -58,13 +58,13 @@ def test_preflight_refuses_the_machine_reading_zone(tmp_path: Path) -> None:
     with pytest.raises(KitError) as err:
         load_kit(kit)
     msg = str(err.value)
-    assert "machine-reading zone" in msg and f"kit.toml line {header_line}" in msg and "kit notice" in msg
+    assert "机器识读区" in msg and f"kit.toml 第 {header_line} 行" in msg and "套件 notice" in msg
 
 
 def test_preflight_refuses_the_barcode_strip(tmp_path: Path) -> None:
     kit = _copy(tmp_path)
     _append(kit, STRIP_RECT)
-    with pytest.raises(KitError, match="post barcode strip"):
+    with pytest.raises(KitError, match="邮政条码区"):
         load_kit(kit)
 
 
@@ -90,7 +90,7 @@ def test_preflight_refuses_low_resolution_artwork(tmp_path: Path) -> None:
 def test_missing_artwork_and_unknown_font(tmp_path: Path) -> None:
     kit = _copy(tmp_path, "qiaojiaren")
     (kit / "artwork" / "ad_front.jpg").unlink()
-    with pytest.raises(KitError, match=r"artwork 'artwork/ad_front\.jpg' not found"):
+    with pytest.raises(KitError, match=r"套件中找不到图稿 'artwork/ad_front\.jpg'"):
         load_kit(kit)
     kit2 = _copy(tmp_path / "b")
     text = (
@@ -99,7 +99,7 @@ def test_missing_artwork_and_unknown_font(tmp_path: Path) -> None:
         .replace('serif = ["lxgw-wenkai"]', 'serif = ["Comic Sans CJK"]')
     )
     (kit2 / "kit.toml").write_text(text, encoding="utf-8")
-    with pytest.raises(KitError, match="unknown font 'Comic Sans CJK'"):
+    with pytest.raises(KitError, match="未知字体 'Comic Sans CJK'"):
         load_kit(kit2)
 
 
@@ -107,7 +107,7 @@ def test_text_overflow_is_refused_at_load(tmp_path: Path) -> None:
     kit = _copy(tmp_path)
     body = (kit / "notice_body.j2").read_text(encoding="utf-8")
     (kit / "notice_body.j2").write_text(body * 4, encoding="utf-8")
-    with pytest.raises(KitError, match=r"text needs .* mm but the box is 170 mm high"):
+    with pytest.raises(KitError, match=r"文字需要 .* 毫米高，文本框只有 170 毫米"):
         load_kit(kit)
 
 
@@ -118,14 +118,14 @@ def test_template_error_names_kit_file_and_line(tmp_path: Path) -> None:
     )
     with pytest.raises(KitError) as err:
         load_kit(kit)
-    assert "kit notice" in str(err.value) and "address.j2, line 3" in str(err.value)
+    assert "套件 notice" in str(err.value) and "address.j2 第 3 行" in str(err.value)
     assert "nosuch_variable" in str(err.value)
 
 
 def test_template_syntax_error_names_the_line(tmp_path: Path) -> None:
     kit = _copy(tmp_path)
     (kit / "notice_body.j2").write_text("第一行\n第二行 {% if %}\n", encoding="utf-8")
-    with pytest.raises(KitError, match=r"notice_body.j2, line 2: TemplateSyntaxError"):
+    with pytest.raises(KitError, match=r"notice_body.j2 第 2 行：TemplateSyntaxError"):
         load_kit(kit)
 
 
@@ -140,7 +140,7 @@ def test_template_syntax_error_names_the_line(tmp_path: Path) -> None:
 def test_sandbox_refuses_attribute_tricks(tmp_path: Path, trick: str) -> None:
     kit = _copy(tmp_path)
     (kit / "address.j2").write_text(f"{{{{ address }}}}\n{trick}\n", encoding="utf-8")
-    with pytest.raises(KitError, match=r"address.j2, line 2: (SecurityError|UndefinedError).*unsafe"):
+    with pytest.raises(KitError, match=r"address.j2 第 2 行：(SecurityError|UndefinedError).*unsafe"):
         load_kit(kit)
 
 
@@ -157,7 +157,7 @@ def test_failing_template_skips_only_that_piece(tmp_path: Path) -> None:
     result = render_letters(kit, [good, bad], envelopes=tmp_path / "e.pdf", letters=tmp_path / "l.pdf")
     assert [o.number for o in result.rendered] == [good.number]
     assert result.failed[0].number == "B-1"
-    assert "address.j2, line 2" in (result.failed[0].error or "")
+    assert "address.j2 第 2 行" in (result.failed[0].error or "")
 
 
 def _absent_everywhere(kit: Kit) -> str:

@@ -144,5 +144,5 @@ def test_bad_piece_is_skipped_and_reported(qiaojiaren: Kit, tmp_path: Path) -> N
         qiaojiaren, [good[0], bad, good[1]], envelopes=tmp_path / "e.pdf", letters=tmp_path / "l.pdf"
     )
     assert [o.number for o in result.rendered] == [good[0].number, good[1].number]
-    assert result.failed[0].number == "X-1" and "postcode" in (result.failed[0].error or "")
+    assert result.failed[0].number == "X-1" and "邮政编码" in (result.failed[0].error or "")
     assert len(pypdf.PdfReader(tmp_path / "e.pdf").pages) == 4

@@ -66,9 +66,9 @@ def test_over_the_kits_maximum_is_refused(tmp_path: Path) -> None:
     kit = load_kit(kit_dir)  # the sample messages are 69 and 71 characters
     [short, long] = render_sms(kit, [_person("王秀英"), _person("欧阳慕容雪" * 3)])
     assert short.error is None
-    assert long.error is not None and "maximum of 80" in long.error
+    assert long.error is not None and "上限 80" in long.error
 
 
 def test_missing_mobile_is_reported() -> None:
     [msg] = render_sms(load_kit("hardship_sms"), [_person("王秀英", mobile=None)])
-    assert msg.error == "no mobile number"
+    assert msg.error == "没有手机号码"

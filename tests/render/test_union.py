@@ -97,7 +97,7 @@ def test_kit_art_in_the_way_of_the_unions_address_is_refused_at_load(tmp_path: P
     assert moved != text
     manifest.write_text(moved, encoding="utf-8")
     with pytest.raises(
-        KitError, match=r"envelope.front item 7\): overlaps the sender's address .*union profile"
+        KitError, match=r"envelope.front 第 7 项）：与寄件人地址和名称（工会资料）重叠"
     ):
         load_kit(kit)
     short = OTHER_UNION.model_copy(update={"address": "大田县均溪镇玉城路2号"})
