@@ -96,9 +96,7 @@ def test_kit_art_in_the_way_of_the_unions_address_is_refused_at_load(tmp_path: P
     moved = text.replace('kind = "number"\nx = 20\ny = 76', 'kind = "number"\nx = 118\ny = 76')
     assert moved != text
     manifest.write_text(moved, encoding="utf-8")
-    with pytest.raises(
-        KitError, match=r"envelope.front 第 7 项）：与寄件人地址和名称（工会资料）重叠"
-    ):
+    with pytest.raises(KitError, match=r"envelope.front 第 7 项）：与寄件人地址和名称（工会资料）重叠"):
         load_kit(kit)
     short = OTHER_UNION.model_copy(update={"address": "大田县均溪镇玉城路2号"})
     load_kit(kit, KitOptions(union=short))  # a shorter address clears it
