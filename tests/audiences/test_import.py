@@ -120,7 +120,9 @@ def test_every_rejection_names_line_column_and_reason(
 
 def test_a_rejected_row_names_every_problem(session: Session, tmp_path: Path, unit_cells: str) -> None:
     bad_unit = unit_cells.replace("365100", "3651")
-    path = _csv(tmp_path, f"A1,王芳,女,1985,教师,12345,,也许,是,{bad_unit}", f"A2,,,1985,教师,,,否,是,{unit_cells}")
+    path = _csv(
+        tmp_path, f"A1,王芳,女,1985,教师,12345,,也许,是,{bad_unit}", f"A2,,,1985,教师,,,否,是,{unit_cells}"
+    )
     rejects = tmp_path / "rejects.csv"
     summary = import_registry(session=session, path=path, rejects=rejects)
     assert summary.rejected == 2
@@ -348,3 +350,74 @@ def test_cli_template(tmp_path: Path) -> None:
     lists = {str(v.sqref).split(":")[0][:-1]: v.formula1 for v in sheet.data_validations.dataValidation}
     assert lists["C"] == '"女,男"' and '"企业,事业单位,机关,学校,其他"' in lists.values()
     assert book["填写说明"]["A2"].value == "工号"
+
+
+def test_proof_recipients_read_like_an_import(tmp_path: Path) -> None:
+    from audiences.importer import proof_recipients
+
+    path = tmp_path / "proof.csv"
+    rows = [
+        "姓名,性别,手机号码,单位名称,单位地址,单位邮编",
+        "王芳,女,13812345678,尤溪县第一中学,城关镇紫阳路1号,365100",
+        "林建国,男性,,尤溪县人民医院,城关镇,365100",
+        "陈丽,女,,尤溪县财政局",  # a short row: the missing cells are empty
+        "欧阳淑英娴,女,,尤溪县西城镇人民政府,西城镇中心街道西城镇人民政府大院内办公楼三层,365101",
+        "张敏,未知,12345,尤溪县第一中学,,365100",  # rejected: gender and mobile
+    ]
+    path.write_bytes(("\n".join(rows) + "\n").encode("gbk"))
+    chosen = proof_recipients(path=path, pieces=5)
+    assert chosen.rows == 5
+    assert [(r.name, r.gender) for r in chosen.recipients] == [
+        ("王芳", "F"), ("林建国", "M"), ("陈丽", "F"), ("欧阳淑英娴", "F")
+    ]  # fmt: skip
+    assert chosen.recipients[2].address is None and chosen.recipients[2].postcode is None
+    assert chosen.recipients[0].mobile == "13812345678" and chosen.recipients[0].seq == 1
+    assert [(r.line, r.column) for r in chosen.rejections] == [(6, "性别"), (6, "手机号码")]
+
+
+def test_proof_refuses_a_units_only_file(tmp_path: Path) -> None:
+    from audiences.importer import proof_recipients
+    from outreach.errors import InputError
+
+    path = _csv(tmp_path, "尤溪县第一中学,365100", header="单位名称,单位邮编")
+    with pytest.raises(InputError, match="校样需要职工行"):
+        proof_recipients(path=path)
+
+
+def test_cli_proof_from_a_registry_file(tmp_path: Path) -> None:
+    path = tmp_path / "registry.xlsx"
+    write_sample(path, workers=30, seed=5, malformed=1)
+    out = tmp_path / "proof"
+    result = CliRunner().invoke(app, ["proof", "qiaojiaren", "--registry", str(path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "未采用的行" in result.output and "qiaojiaren" in result.output
+    assert (out / "envelopes.pdf").stat().st_size > 0 and (out / "letters.pdf").stat().st_size > 0
+    assert list(out.glob("envelope*.png"))
+
+
+def test_cli_proof_escapes_data_it_prints(tmp_path: Path) -> None:
+    path = tmp_path / "registry.csv"
+    path.write_text("姓名,性别,单位名称\n王[bold]芳,女,尤溪县\n林[/]芳,未知,尤溪县\n", encoding="utf-8")
+    result = CliRunner().invoke(
+        app, ["proof", "hardship_sms", "--registry", str(path), "--out", str(tmp_path / "p")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "王[bold]芳女士" in result.output and "第 3 行，性别：性别“未知”" in result.output
+
+
+def test_today_is_the_unions_date(session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # "Today" comes from outreach.periods.local_date (the union's time zone), not the machine's date.
+    from datetime import date
+
+    monkeypatch.setattr(importer, "local_date", lambda: date(2000, 6, 30))
+    path = _csv(tmp_path, "王芳,女,2000-07-01,尤溪县第一中学", header="姓名,性别,出生日期,单位名称")
+    summary = import_registry(session=session, path=path)
+    assert [r.reason for r in summary.rejections] == ["出生日期“2000-07-01”不在 1900–2000 年之间"]
+
+
+def test_cli_import_escapes_data_it_prints(cli_engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    path.write_text("姓名,性别,单位名称,[bold]备注\n王芳,[/],尤溪县第一中学,x\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["registry", "import", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "性别“[/]”不是" in result.output and "[bold]备注" in result.output

@@ -142,3 +142,14 @@ def test_unit_kind_and_category() -> None:
 def test_worker_no() -> None:
     assert normalise.worker_no(" ＹＸ０００１ ", max_length=50) == "YX0001"
     assert normalise.worker_no("", max_length=50) is None
+
+
+def test_reasons_are_chinese_by_default_and_english_when_asked() -> None:
+    from outreach.i18n import use_language
+
+    with pytest.raises(Malformed) as chinese:
+        normalise.mobile("12345")
+    assert str(chinese.value) == "手机号“12345”不是以13–19开头的11位数字"
+    with use_language("en"), pytest.raises(Malformed) as english:
+        normalise.mobile("12345")
+    assert str(english.value) == "mobile '12345' is not 11 digits starting 13-19"

@@ -65,3 +65,16 @@ def test_malformed_rows_are_of_every_kind(tmp_path: Path) -> None:
     assert any(r[COLUMN["gender"]] == "未知" for r in bad) and any(
         r[COLUMN["mobile"]] == "23812345678" for r in bad
     )
+
+
+def test_cli_sample_takes_its_size_as_size_like_the_demo(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from outreach.cli import app
+
+    out = tmp_path / "s.csv"
+    made = CliRunner().invoke(app, ["registry", "sample", "--size", "25", "--out", str(out)])
+    assert made.exit_code == 0, made.output
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 26
+    old = CliRunner().invoke(app, ["registry", "sample", "--workers", "25", "--out", str(out)])
+    assert old.exit_code == 2
