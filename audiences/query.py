@@ -185,13 +185,17 @@ class Value:
 
 @dataclass(frozen=True)
 class Predicate:
-    """A test on one field. `op` is one of OPS; `pos` points at the field, `op_pos` at the operator."""
+    """A test on one field. `op` is one of OPS; `pos` points at the field, `op_pos` at the operator.
+
+    After the checker, `field` is the canonical name and `written` the name as the planner wrote it (性别).
+    """
 
     field: str
     pos: int
     op: str
     op_pos: int
     values: tuple[Value, ...] = ()
+    written: str = ""
 
 
 @dataclass(frozen=True)
@@ -415,6 +419,7 @@ def _check_predicate(p: Predicate, text: str) -> Predicate:
     # Messages name the field as the planner wrote it (性别 or gender); the tree carries the canonical name.
     name = p.field
     op = p.op
+    p = replace(p, written=name)
     if op in ("is null", "is not null"):
         return replace(p, field=f.name)
     if f.presence_only:
@@ -496,6 +501,17 @@ def _check_value(f: Field, name: str, v: Value, fail: Any) -> Value:
 def validate(text: str) -> Node:
     """Parses and type-checks an expression; raises QueryError pointing at the first problem."""
     return check(parse(text), text)
+
+
+def predicates(node: Node) -> list[Predicate]:
+    """Every predicate of a tree, left to right."""
+    if isinstance(node, Predicate):
+        return [node]
+    if isinstance(node, Not):
+        return predicates(node.operand)
+    if isinstance(node, BoolOp):
+        return [p for item in node.items for p in predicates(item)]
+    return []
 
 
 # --- compiler ----------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import difflib
 from datetime import date
 from typing import Any, Literal
 
@@ -10,66 +10,41 @@ from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from audiences import query
-from audiences.fields import FIELDS, closest, lookup
+from audiences.fields import FIELDS, Field, FieldType, chinese_names, closest, lookup
 from audiences.models import Audience, Unit, Worker
 from audiences.privacy import mask_mobile
-from audiences.suppression import not_suppressed
+from audiences.schemas import (
+    AudienceCount,
+    AudiencePreview,
+    BreakdownRow,
+    FieldInfo,
+    RecipientSample,
+    SavedAudience,
+    UnmatchedValue,
+)
+from audiences.suppression import OLD_WORDS, not_suppressed
 from outreach.errors import InputError, NotFound, QueryError
+from outreach.i18n import _, translate
 from outreach.periods import local_date
+
+__all__ = [
+    "AudienceCount",
+    "AudiencePreview",
+    "BreakdownRow",
+    "RecipientSample",
+    "SavedAudience",
+    "UnmatchedValue",
+]
 
 # One word per channel, as campaigns say it (outreach.channels); 'mail', the old word, is still taken.
 Channel = Literal["letter", "sms"]
 PREVIEW_BREAKDOWNS = ("unit.township", "unit.kind", "category")
 MAX_SAMPLE = 1000
 MAX_NAME = 100
-
-
-@dataclass(frozen=True)
-class BreakdownRow:
-    """One group of a breakdown: the field's value (None when missing) and how many recipients have it."""
-
-    value: str | int | bool | None
-    count: int
-
-    def percent(self, total: int) -> float:
-        """Share of `total`, in percent (for display only)."""
-        return 100.0 * self.count / total if total else 0.0
-
-
-@dataclass(frozen=True)
-class AudienceCount:
-    """How many recipients an expression selects on a channel, and the breakdown by one field."""
-
-    expression: str
-    channel: Channel | None
-    by: str | None
-    total: int
-    rows: tuple[BreakdownRow, ...]
-
-
-@dataclass(frozen=True)
-class RecipientSample:
-    """A recipient as a preview shows her: the mobile masked."""
-
-    worker_id: int
-    name: str
-    gender: str
-    unit_name: str
-    township: str | None
-    address: str | None
-    postcode: str | None
-    mobile: str
-
-
-@dataclass(frozen=True)
-class AudiencePreview:
-    """The count, breakdowns by township, unit kind and category, and a few recipients."""
-
-    expression: str
-    channel: Channel | None
-    total: int
-    breakdowns: dict[str, tuple[BreakdownRow, ...]]
-    sample: tuple[RecipientSample, ...]
+# Bounds of the "matches no one" check: values looked up per expression, registry values read for hints.
+MAX_CHECKED_VALUES = 50
+MAX_DISTINCT_VALUES = 2000
+MAX_SUGGESTIONS = 3
 
 
 def compile_audience(expression: str, *, today: date | None = None) -> ColumnElement[bool]:
@@ -95,7 +70,12 @@ def _reachable(channel: Channel | None) -> list[ColumnElement[bool]]:
         return [Worker.mobile.is_not(None), Worker.consent_sms.is_(True)]
     if channel is None:
         return []
-    raise InputError(f"channel {channel!r} is not letter or sms")
+    raise InputError(_("channel {channel} is not letter or sms", channel=repr(channel)))
+
+
+def _channel_word(channel: Channel | None) -> Channel | None:
+    """The channel as results name it: the old word 'mail' is taken and answered as 'letter'."""
+    return None if channel is None else OLD_WORDS.get(channel, channel)  # type: ignore[return-value]
 
 
 def _conditions(expression: str, channel: Channel | None, today: date | None) -> list[ColumnElement[bool]]:
@@ -126,17 +106,19 @@ def recipient_select(*, expression: str, channel: Channel | None, today: date | 
     )
 
 
-def _breakdown_field(by: str) -> Any:
+def _breakdown_field(by: str) -> Field:
     field = lookup(by)
     if field is None:
         hint = closest(by)
-        raise QueryError(
-            f"unknown field {by!r} to break down by" + (f"; did you mean {hint}?" if hint else ""),
-            text=by,
-            position=0,
-        )
+        if hint:
+            message = _(
+                "unknown field {name} to break down by; did you mean {hint}?", name=repr(by), hint=hint
+            )
+        else:
+            message = _("unknown field {name} to break down by", name=repr(by))
+        raise QueryError(message, text=by, position=0)
     if not field.groupable:
-        raise QueryError(f"cannot break down by {field.name}", text=by, position=0)
+        raise QueryError(_("cannot break down by {field}", field=by), text=by, position=0)
     return field
 
 
@@ -157,8 +139,80 @@ def _breakdown(
     for value, n in session.execute(stmt):
         key = today.year - value if field.is_age and value is not None else value
         counts[key] = counts.get(key, 0) + n
-    rows = (BreakdownRow(value, n) for value, n in counts.items())
+    rows = (BreakdownRow(value=value, count=n) for value, n in counts.items())
     return tuple(sorted(rows, key=lambda r: (-r.count, r.value is None, str(r.value))))
+
+
+# --- values that match no one ------------------------------------------------------------------------
+
+
+def _checkable(p: query.Predicate) -> bool:
+    """Equalities and in-lists on free-text fields; closed sets (gender, unit kind) are checked on parsing."""
+    field = FIELDS[p.field]
+    return (
+        p.op in ("=", "!=", "in", "not in")
+        and field.type is FieldType.TEXT
+        and not field.allowed
+        and not field.presence_only
+    )
+
+
+def _suggestions(session: Session, field: Field, value: str) -> tuple[str, ...]:
+    """Registry values near `value`: those containing it (城关 -> 城关镇) first, then close spellings."""
+    column: Any = field.column
+    containing = session.scalars(
+        select(column)
+        .where(column.contains(value, autoescape=True))
+        .group_by(column)
+        .order_by(func.length(column), column)
+        .limit(MAX_SUGGESTIONS)
+    ).all()
+    found = [str(v) for v in containing]
+    if len(found) < MAX_SUGGESTIONS:
+        # A bounded sample of distinct values; enough for townships, industries and categories.
+        known = session.scalars(
+            select(column).where(column.is_not(None)).distinct().limit(MAX_DISTINCT_VALUES)
+        ).all()
+        for close in difflib.get_close_matches(value, [str(v) for v in known], n=MAX_SUGGESTIONS, cutoff=0.5):
+            if close not in found:
+                found.append(close)
+    return tuple(found[:MAX_SUGGESTIONS])
+
+
+def unmatched_values(*, session: Session, expression: str) -> tuple[UnmatchedValue, ...]:
+    """Values of equalities and in-lists on text fields that no registry row holds, with the closest ones.
+
+    `unit.township = '城关'` counts 0 without being wrong; this says so and names 城关镇. Each value
+    costs one indexed or early-stopping lookup (at most MAX_CHECKED_VALUES); hints are read only for a
+    value that misses.
+    """
+    seen: set[tuple[str, str]] = set()
+    found: list[UnmatchedValue] = []
+    for p in query.predicates(query.validate(expression)):
+        if not _checkable(p):
+            continue
+        field = FIELDS[p.field]
+        column: Any = field.column
+        for v in p.values:
+            key = (p.field, str(v.value))
+            if key in seen or len(seen) >= MAX_CHECKED_VALUES:
+                continue
+            seen.add(key)
+            if session.scalar(select(column).where(column == v.value).limit(1)) is not None:
+                continue
+            found.append(
+                UnmatchedValue(
+                    field=p.field,
+                    written=p.written or p.field,
+                    value=str(v.value),
+                    position=v.pos,
+                    suggestions=_suggestions(session, field, str(v.value)),
+                )
+            )
+    return tuple(found)
+
+
+# --- counts and previews -----------------------------------------------------------------------------
 
 
 def count(
@@ -168,9 +222,15 @@ def count(
     channel: Channel | None = None,
     by: str | None = None,
     today: date | None = None,
+    check_values: bool = True,
 ) -> AudienceCount:
-    """How many recipients `expression` selects on `channel`; with `by`, one GROUP BY whose groups sum up."""
+    """How many recipients `expression` selects on `channel`; with `by`, one GROUP BY whose groups sum up.
+
+    With `check_values`, the result also warns of compared values no registry row holds (unmatched_values).
+    """
     today = today or local_date()
+    channel = _channel_word(channel)
+    warnings = unmatched_values(session=session, expression=expression) if check_values else ()
     if by is None:
         stmt = (
             select(func.count())
@@ -178,10 +238,19 @@ def count(
             .join(Unit, Worker.unit_id == Unit.id)
             .where(*_conditions(expression, channel, today))
         )
-        return AudienceCount(expression, channel, None, session.scalar(stmt) or 0, ())
+        total = session.scalar(stmt) or 0
+        return AudienceCount(
+            expression=expression, channel=channel, by=None, total=total, rows=(), warnings=warnings
+        )
     rows = _breakdown(session, expression=expression, channel=channel, by=by, today=today)
-    by_name = FIELDS[by.lower()].name
-    return AudienceCount(expression, channel, by_name, sum(r.count for r in rows), rows)
+    return AudienceCount(
+        expression=expression,
+        channel=channel,
+        by=_breakdown_field(by).name,
+        total=sum(r.count for r in rows),
+        rows=rows,
+        warnings=warnings,
+    )
 
 
 def preview(
@@ -194,8 +263,10 @@ def preview(
 ) -> AudiencePreview:
     """Breakdowns by township, unit kind and category, and the first `sample` recipients, mobiles masked."""
     today = today or local_date()
+    channel = _channel_word(channel)
     if not 0 <= sample <= MAX_SAMPLE:
-        raise InputError(f"sample must be between 0 and {MAX_SAMPLE}")
+        raise InputError(_("the sample must have 0 to {n} recipients", n=MAX_SAMPLE))
+    warnings = unmatched_values(session=session, expression=expression)
     breakdowns = {
         by: _breakdown(session, expression=expression, channel=channel, by=by, today=today)
         for by in PREVIEW_BREAKDOWNS
@@ -216,33 +287,62 @@ def preview(
         )
         for r in rows
     )
-    return AudiencePreview(expression, channel, total, breakdowns, recipients)
+    return AudiencePreview(
+        expression=expression,
+        channel=channel,
+        total=total,
+        breakdowns=breakdowns,
+        sample=recipients,
+        warnings=warnings,
+    )
 
 
-def save(*, session: Session, name: str, expression: str) -> Audience:
+# --- saved audiences ---------------------------------------------------------------------------------
+
+
+def _audience(session: Session, name: str) -> Audience | None:
+    return session.scalar(select(Audience).where(Audience.name == name.strip()))
+
+
+def save(*, session: Session, name: str, expression: str) -> SavedAudience:
     """Saves a named audience after checking its expression; an existing name gets the new expression."""
     name = name.strip()
     if not name or len(name) > MAX_NAME:
-        raise InputError(f"an audience name must have 1 to {MAX_NAME} characters")
+        raise InputError(_("an audience name must have 1 to {n} characters", n=MAX_NAME))
     query.validate(expression)
-    audience = session.scalar(select(Audience).where(Audience.name == name))
+    audience = _audience(session, name)
     if audience is None:
         audience = Audience(name=name, expression=expression)
         session.add(audience)
     else:
         audience.expression = expression
     session.flush()
-    return audience
+    return SavedAudience.model_validate(audience)
 
 
-def get_by_name(*, session: Session, name: str) -> Audience:
+def get_by_name(*, session: Session, name: str) -> SavedAudience:
     """The saved audience called `name`; NotFound if there is none."""
-    audience = session.scalar(select(Audience).where(Audience.name == name.strip()))
+    audience = _audience(session, name)
     if audience is None:
-        raise NotFound(f"no saved audience named {name!r}")
-    return audience
+        raise NotFound(_("no saved audience named {name}", name=repr(name)))
+    return SavedAudience.model_validate(audience)
 
 
-def list_audiences(*, session: Session) -> list[Audience]:
+def list_audiences(*, session: Session) -> list[SavedAudience]:
     """Every saved audience, by name."""
-    return list(session.scalars(select(Audience).order_by(Audience.name)))
+    return [
+        SavedAudience.model_validate(a) for a in session.scalars(select(Audience).order_by(Audience.name))
+    ]
+
+
+def field_catalogue() -> list[FieldInfo]:
+    """The fields an expression can use: Chinese names, type and meaning in the current language."""
+    return [
+        FieldInfo(
+            name=f.name,
+            chinese_names=tuple(chinese_names(f.name)),
+            type=f.type.label,
+            description=translate(f.description),
+        )
+        for f in FIELDS.values()
+    ]

@@ -8,14 +8,19 @@ them (letter, sms); the old word 'mail' is taken on input and stored as 'letter'
 from __future__ import annotations
 
 import unicodedata
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import ColumnElement, exists, or_, select
 from sqlalchemy.orm import Session
 
 from audiences import normalise
 from audiences.models import Suppression, Worker
+from audiences.privacy import mask_mobile
 from outreach.errors import InputError, NotFound
+from outreach.i18n import N_, _
+
+if TYPE_CHECKING:
+    from audiences.schemas import SuppressionEntry
 
 Reason = Literal["opt_out", "returned_mail", "sms_reply"]
 SuppressionChannel = Literal["letter", "sms", "all"]
@@ -25,6 +30,17 @@ REASONS: tuple[Reason, ...] = ("opt_out", "returned_mail", "sms_reply")
 CHANNELS: tuple[SuppressionChannel, ...] = ("letter", "sms", "all")
 # The word people typed before letter/sms was the one word; never stored.
 OLD_WORDS = {"mail": "letter"}
+# How each channel and reason reads in a listing (translate when shown).
+CHANNEL_NAMES: dict[str, str] = {
+    "letter": N_("letters"),
+    "sms": N_("text messages"),
+    "all": N_("every channel"),
+}
+REASON_NAMES: dict[str, str] = {
+    "opt_out": N_("opted out"),
+    "returned_mail": N_("letter returned"),
+    "sms_reply": N_("replied to stop"),
+}
 # Replies that mean 'stop', after trimming, NFKC (full-width R -> R) and upper-casing.
 STOP_REPLIES = frozenset({"R", "T", "TD", "退订", "退訂", "拒收"})
 
@@ -35,7 +51,7 @@ def _mobile(value: str) -> str:
     except normalise.Malformed as exc:
         raise InputError(str(exc)) from None
     if mobile is None:
-        raise InputError("a mobile number is required")
+        raise InputError(_("a mobile number is required"))
     return mobile
 
 
@@ -43,22 +59,35 @@ def suppress(
     *,
     session: Session,
     reason: Reason,
-    channel: SuppressionChannel,
+    channel: SuppressionChannel | None = None,
     worker_id: int | None = None,
     mobile: str | None = None,
     note: str | None = None,
 ) -> Suppression:
-    """Adds a suppression, or returns the identical one already on the list."""
+    """Adds a suppression, or returns the identical one already on the list.
+
+    Without a channel, the reason's default applies (default_channel): returned mail blocks letters only.
+    """
     if reason not in REASONS:
-        raise InputError(f"reason {reason!r} is not one of {', '.join(REASONS)}")
+        raise InputError(
+            _("reason {reason} is not one of {reasons}", reason=repr(reason), reasons=", ".join(REASONS))
+        )
+    if channel is None:
+        channel = default_channel(reason)
     channel = OLD_WORDS.get(channel, channel)  # type: ignore[assignment]
     if channel not in CHANNELS:
-        raise InputError(f"channel {channel!r} is not one of {', '.join(CHANNELS)}")
+        raise InputError(
+            _(
+                "channel {channel} is not one of {channels}",
+                channel=repr(channel),
+                channels=", ".join(CHANNELS),
+            )
+        )
     if worker_id is None and mobile is None:
-        raise InputError("a suppression needs a worker id or a mobile")
+        raise InputError(_("a suppression needs a worker id or a mobile"))
     number = _mobile(mobile) if mobile is not None else None
     if worker_id is not None and session.get(Worker, worker_id) is None:
-        raise NotFound(f"no worker with id {worker_id}")
+        raise NotFound(_("no worker with id {id}", id=worker_id))
     # The unique constraint cannot catch repeats where a column is NULL (NULLs are distinct), so look first.
     existing = session.scalar(
         select(Suppression).where(
@@ -74,6 +103,14 @@ def suppress(
     session.add(row)
     session.flush()
     return row
+
+
+def default_channel(reason: Reason) -> SuppressionChannel:
+    """The channel a suppression blocks when none is named: letters for returned mail, else every channel.
+
+    Returned mail says only that an address fails; opt-outs and stop replies hold across channels (PIPL).
+    """
+    return "letter" if reason == "returned_mail" else "all"
 
 
 def is_stop_reply(text: str) -> bool:
@@ -127,13 +164,32 @@ def is_suppressed(
     if mobile is not None:
         conditions.append(Suppression.mobile == _mobile(mobile))
     if not conditions:
-        raise InputError("give a worker id or a mobile")
+        raise InputError(_("give a worker id or a mobile"))
     found = session.scalar(
         select(Suppression.id).where(or_(*conditions), Suppression.channel.in_(blocking)).limit(1)
     )
     return found is not None
 
 
-def list_suppressions(*, session: Session, limit: int = 100) -> list[Suppression]:
-    """The most recent suppressions, newest first."""
-    return list(session.scalars(select(Suppression).order_by(Suppression.id.desc()).limit(limit)))
+def list_suppressions(
+    *, session: Session, limit: int = 100, entry_id: int | None = None
+) -> list[SuppressionEntry]:
+    """The most recent suppressions (or the one `entry_id`), newest first, mobiles masked."""
+    from audiences.schemas import SuppressionEntry  # schemas import this module's channel types
+
+    stmt = select(Suppression).order_by(Suppression.id.desc()).limit(limit)
+    if entry_id is not None:
+        stmt = stmt.where(Suppression.id == entry_id)
+    rows = session.scalars(stmt)
+    return [
+        SuppressionEntry(
+            id=row.id,
+            channel=row.channel,  # type: ignore[arg-type]
+            reason=row.reason,  # type: ignore[arg-type]
+            worker_id=row.worker_id,
+            mobile=mask_mobile(row.mobile),
+            note=row.note,
+            created_at=row.created_at,
+        )
+        for row in rows
+    ]

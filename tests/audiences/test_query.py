@@ -15,6 +15,7 @@ from audiences.models import Unit, Worker
 from audiences.query import MAX_DEPTH, MAX_LENGTH, BoolOp, Not, Predicate, parse, tokenize, validate
 from audiences.service import compile_audience, recipient_select
 from outreach.errors import QueryError
+from outreach.i18n import use_language
 from tests.audiences.factories import TODAY, make_unit, make_worker, small_registry
 
 ISSUE_EXPRESSIONS = {
@@ -207,7 +208,7 @@ def test_age_compiles_to_birth_year_bounds_so_an_index_can_serve() -> None:
         ("category is 'x'", 12, "null after 'is'"),
         ("unit.township = 城关镇", 16, "text values need quotes"),
         ("category = 公务员", 11, "text values need quotes"),
-        ("category = abc", 11, "put text values in quotes"),
+        ("category = abc", 11, "text values need quotes: write 'abc'"),
         ("gender ! 'F'", 7, "'!' must be followed by '='"),
         ("age = 12abc", 8, "cannot run into letters"),
         ("age = 99999999999", 6, "number too large"),
@@ -217,7 +218,7 @@ def test_age_compiles_to_birth_year_bounds_so_an_index_can_serve() -> None:
     ],
 )
 def test_errors_point_at_the_place(expression: str, position: int, fragment: str) -> None:
-    with pytest.raises(QueryError) as info:
+    with use_language("en"), pytest.raises(QueryError) as info:
         validate(expression)
     assert fragment in info.value.message
     assert info.value.position == position, (info.value.position, str(info.value))
@@ -225,7 +226,7 @@ def test_errors_point_at_the_place(expression: str, position: int, fragment: str
 
 
 def test_error_message_shows_a_caret_under_the_place() -> None:
-    with pytest.raises(QueryError) as info:
+    with use_language("en"), pytest.raises(QueryError) as info:
         validate("gender = 'F' and unit.kind = '工厂'")
     lines = str(info.value).splitlines()
     assert lines[1] == "  gender = 'F' and unit.kind = '工厂'"
@@ -233,16 +234,16 @@ def test_error_message_shows_a_caret_under_the_place() -> None:
 
 
 def test_too_long_and_too_deep_input_is_refused_without_exhausting_the_stack() -> None:
-    with pytest.raises(QueryError) as info:
+    with use_language("en"), pytest.raises(QueryError) as info:
         validate("hardship or " * (MAX_LENGTH // 12 + 1) + "hardship")
     assert "too long" in info.value.message
     assert info.value.position == MAX_LENGTH
     deep = "(" * (MAX_DEPTH + 1) + "hardship" + ")" * (MAX_DEPTH + 1)
-    with pytest.raises(QueryError) as info:
+    with use_language("en"), pytest.raises(QueryError) as info:
         validate(deep)
     assert "nested too deeply" in info.value.message
     assert info.value.position == MAX_DEPTH
-    with pytest.raises(QueryError, match="nested too deeply"):
+    with use_language("en"), pytest.raises(QueryError, match="nested too deeply"):
         validate("not " * 100 + "hardship")
     # Right at the limit still works.
     validate("(" * MAX_DEPTH + "hardship" + ")" * MAX_DEPTH)
@@ -278,7 +279,7 @@ def test_injection_attempts_stay_literals_and_only_bound_parameters_reach_sql(
     literals = [str(v.value) for v in node.values]
     dialects: list[Dialect] = [postgresql.dialect(), sqlite.dialect()]  # type: ignore[no-untyped-call]
     for dialect in dialects:
-        stmt = recipient_select(expression=expression, channel="mail", today=TODAY)
+        stmt = recipient_select(expression=expression, channel="letter", today=TODAY)
         compiled = stmt.compile(dialect=dialect)
         sql = str(compiled)
         for literal in literals:
@@ -312,3 +313,128 @@ def test_compile_expression_is_the_service_entry_point() -> None:
     assert str(query.compile_expression("hardship", today=TODAY)) == str(
         compile_audience("hardship", today=TODAY)
     )
+
+
+# --- the language as planners write it: Chinese names, 是/否, full-width forms, Chinese messages ---------
+
+
+@pytest.mark.parametrize(
+    ("chinese", "english"),
+    [
+        ("性别 = '女'", "gender = 'F'"),
+        ("性別 = '男'", "gender = 'M'"),
+        ("年龄 between 18 and 60", "age between 18 and 60"),
+        ("出生年份 >= 1985", "birth_year >= 1985"),
+        ("职工类别 = '公务员'", "category = '公务员'"),
+        ("職工類別 in ('教师', '白领')", "category in ('教师', '白领')"),
+        ("困难职工", "hardship"),
+        ("困难职工 and 短信同意", "hardship and consent.sms"),
+        ("外来务工 = false", "migrant = false"),
+        ("单位.乡镇 = '城关镇'", "unit.township = '城关镇'"),
+        ("乡镇 = '西城镇'", "unit.township = '西城镇'"),
+        ("單位.鄉鎮 != '西城镇'", "unit.township != '西城镇'"),
+        ("单位类型 = '学校'", "unit.kind = '学校'"),
+        ("单位.类型 in ('企业', '机关')", "unit.kind in ('企业', '机关')"),
+        ("单位名称 contains '纺织'", "unit.name contains '纺织'"),
+        ("单位地址 is null", "unit.address is null"),
+        ("手机号码 is not null", "mobile is not null"),
+        ("姓名 = '林秀英'", "name = '林秀英'"),
+        (
+            "性别 = '女' and 年龄 >= 18 and 单位.乡镇 = '城关镇'",
+            "gender = 'F' and age >= 18 and unit.township = '城关镇'",
+        ),
+    ],
+)
+def test_chinese_field_names_select_what_the_english_ones_do_with_the_same_sql(
+    session: Session, registry: dict[str, Worker], chinese: str, english: str
+) -> None:
+    assert selected(session, registry, chinese) == selected(session, registry, english)
+    for dialect in (postgresql.dialect(), sqlite.dialect()):  # type: ignore[no-untyped-call]
+        ours = compile_audience(chinese, today=TODAY).compile(dialect=dialect)
+        theirs = compile_audience(english, today=TODAY).compile(dialect=dialect)
+        assert str(ours) == str(theirs)
+        assert ours.params == theirs.params
+
+
+def test_the_issue_expression_in_chinese(session: Session, registry: dict[str, Worker]) -> None:
+    assert selected(session, registry, "性别 = '女'") == ISSUE_EXPRESSIONS["gender = 'F'"]
+    node = validate("性别 = '女'")
+    assert isinstance(node, Predicate) and (node.field, node.values[0].value) == ("gender", "F")
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("hardship = '是'", {"w1", "w6", "w8", "w9"}),
+        ("困难职工 = 是", {"w1", "w6", "w8", "w9"}),
+        ("困难职工 = 真", {"w1", "w6", "w8", "w9"}),
+        ("困难职工 = 否", ALL - {"w1", "w6", "w8", "w9"}),
+        ("困难职工 = '假'", ALL - {"w1", "w6", "w8", "w9"}),
+        ("hardship != '否'", {"w1", "w6", "w8", "w9"}),
+        ("困难职工=是 and 短信同意=是", {"w1", "w6", "w9"}),
+    ],
+)
+def test_yes_no_fields_take_shi_and_fou(
+    session: Session, registry: dict[str, Worker], expression: str, expected: set[str]
+) -> None:
+    assert selected(session, registry, expression) == expected
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("age>=１８", "age >= 18"),
+        ("年龄＞＝１８", "age >= 18"),
+        ("年龄 ≥ 18 and 年龄 ≤ 60", "age >= 18 and age <= 60"),
+        ("birth_year ≠ １９８５", "birth_year != 1985"),
+        ("（困难职工　ａｎｄ　短信同意）", "(hardship and consent.sms)"),
+        ("unit.kind in ('企业'、'学校')", "unit.kind in ('企业', '学校')"),
+        ("ｇｅｎｄｅｒ＝＇Ｆ＇", "gender = 'F'"),
+        ("单位．乡镇 = '城关镇'", "unit.township = '城关镇'"),
+        ("birth_year = －１", "birth_year = -1"),
+    ],
+)
+def test_full_width_digits_and_operators_read_like_ascii(
+    session: Session, registry: dict[str, Worker], expression: str, expected: str
+) -> None:
+    assert selected(session, registry, expression) == selected(session, registry, expected)
+
+
+def test_quoted_values_are_kept_as_typed() -> None:
+    node = validate("name = 'ＡＢ１'")
+    assert isinstance(node, Predicate) and node.values[0].value == "ＡＢ１"
+    assert tokenize("name = ＇x＇")[2].value == "x"
+
+
+@pytest.mark.parametrize(
+    ("expression", "position", "message"),
+    [
+        ("性别 = 'X'", 5, "性别 没有 'X' 这个值；可用的值：F, M"),
+        ("unit.township = 城关镇", 16, "文本值需要加引号：请写成 '城关镇'"),
+        ("单位.乡镇 = 城关镇", 8, "文本值需要加引号：请写成 '城关镇'"),
+        ("性名 = '女'", 0, "未知字段 '性名'；您是不是想写"),
+        ("城关镇", 0, "未知字段 '城关镇'"),
+        ("年龄 = '老'", 5, "年龄 是数字，'老' 不是数字（数字不要加引号）"),
+        ("困难职工 = '也许'", 7, "困难职工 是“是/否”字段：请与 是/否（或 true/false）比较"),
+        ("困难职工 > 1", 5, "困难职工 是“是/否”字段：请写"),
+        ("职工类别", 0, "职工类别 是文本字段，不是“是/否”字段"),
+        ("年龄 > 18岁", 7, "数字后面不能紧跟字母或汉字"),
+        ("性别 = '女' 且 年龄 > 18", 9, "完整的条件之后出现了多余的'且'"),
+        ("(性别 = '女'", 9, "此处应为“)”，用来闭合第 1 个字符处的 “(”，但遇到了表达式末尾"),
+        ("", 0, "表达式为空"),
+    ],
+)
+def test_messages_are_chinese_by_default(expression: str, position: int, message: str) -> None:
+    with pytest.raises(QueryError) as info:
+        validate(expression)
+    assert message in info.value.message, info.value.message
+    assert info.value.position == position
+    assert f"（第 {position + 1} 个字符处）" in str(info.value)
+    assert str(info.value).rstrip().endswith("^")
+
+
+def test_a_misspelt_chinese_name_gets_a_chinese_suggestion() -> None:
+    with pytest.raises(QueryError, match="困难职工"):
+        validate("困难职工人 = 是")
+    with pytest.raises(QueryError, match=r"单位\.乡镇"):
+        validate("单位.乡 = '城关镇'")

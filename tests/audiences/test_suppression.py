@@ -7,15 +7,21 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from audiences.models import Suppression, Worker
+from audiences.schemas import SuppressionEntry
 from audiences.service import Channel, count, recipient_select
 from audiences.suppression import (
+    CHANNEL_NAMES,
+    REASON_NAMES,
+    default_channel,
     is_stop_reply,
     is_suppressed,
+    list_suppressions,
     record_returned_mail,
     record_sms_reply,
     suppress,
 )
 from outreach.errors import InputError, NotFound
+from outreach.i18n import translate, use_language
 from tests.audiences.factories import TODAY, make_unit, make_worker
 
 
@@ -53,7 +59,7 @@ def people(session: Session) -> dict[str, Worker]:
 def test_mail_needs_an_address_and_postcode_and_no_opt_out(
     session: Session, people: dict[str, Worker]
 ) -> None:
-    assert reachable(session, "mail") == {"both", "no_consent", "no_mobile", "home"}
+    assert reachable(session, "letter") == {"both", "no_consent", "no_mobile", "home"}
 
 
 def test_sms_needs_a_mobile_and_consent(session: Session, people: dict[str, Worker]) -> None:
@@ -69,13 +75,13 @@ def test_opt_out_by_mobile_hides_the_worker_on_sms_and_mail(
 ) -> None:
     suppress(session=session, reason="opt_out", channel="all", mobile="139-0000-0001")
     assert "both" not in reachable(session, "sms")
-    assert "both" not in reachable(session, "mail")
+    assert "both" not in reachable(session, "letter")
     assert "both" not in reachable(session, None)
 
 
 def test_returned_mail_hides_on_mail_only(session: Session, people: dict[str, Worker]) -> None:
     record_returned_mail(session=session, worker_id=people["both"].id, note="查无此人")
-    assert "both" not in reachable(session, "mail")
+    assert "both" not in reachable(session, "letter")
     assert "both" in reachable(session, "sms")
     assert "both" in reachable(session, None)
 
@@ -83,13 +89,13 @@ def test_returned_mail_hides_on_mail_only(session: Session, people: dict[str, Wo
 def test_sms_only_suppression_by_worker_leaves_mail(session: Session, people: dict[str, Worker]) -> None:
     suppress(session=session, reason="opt_out", channel="sms", worker_id=people["both"].id)
     assert "both" not in reachable(session, "sms")
-    assert "both" in reachable(session, "mail")
+    assert "both" in reachable(session, "letter")
     assert "both" in reachable(session, None)
 
 
 def test_mail_only_suppression_by_mobile_leaves_sms(session: Session, people: dict[str, Worker]) -> None:
-    suppress(session=session, reason="opt_out", channel="mail", mobile="13900000001")
-    assert "both" not in reachable(session, "mail")
+    suppress(session=session, reason="opt_out", channel="letter", mobile="13900000001")
+    assert "both" not in reachable(session, "letter")
     assert "both" in reachable(session, "sms")
 
 
@@ -103,7 +109,7 @@ def test_stop_replies_suppress_the_number_everywhere(
     assert row is not None
     assert (row.channel, row.reason, row.mobile, row.worker_id) == ("all", "sms_reply", "13900000001", None)
     assert "both" not in reachable(session, "sms")
-    assert "both" not in reachable(session, "mail")
+    assert "both" not in reachable(session, "letter")
     assert is_suppressed(session=session, channel="sms", mobile="13900000001")
 
 
@@ -130,8 +136,8 @@ def test_a_worker_appears_once_however_many_suppressions_and_shared_numbers(
     both = people["both"]
     # Several non-blocking entries for the same worker (mail side) must not multiply her on SMS.
     record_returned_mail(session=session, worker_id=both.id)
-    suppress(session=session, reason="opt_out", channel="mail", worker_id=both.id)
-    suppress(session=session, reason="opt_out", channel="mail", mobile=both.mobile)
+    suppress(session=session, reason="opt_out", channel="letter", worker_id=both.id)
+    suppress(session=session, reason="opt_out", channel="letter", mobile=both.mobile)
     rows = session.execute(recipient_select(expression="true", channel="sms", today=TODAY)).all()
     ids = [r.worker_id for r in rows]
     assert len(ids) == len(set(ids))
@@ -155,20 +161,55 @@ def test_a_shared_number_opted_out_hides_everyone_who_gave_it(
 def test_is_suppressed_per_channel(session: Session, people: dict[str, Worker]) -> None:
     worker = people["no_consent"]
     record_returned_mail(session=session, worker_id=worker.id)
-    assert is_suppressed(session=session, channel="mail", worker_id=worker.id)
+    assert is_suppressed(session=session, channel="letter", worker_id=worker.id)
     assert not is_suppressed(session=session, channel="sms", worker_id=worker.id)
     assert not is_suppressed(session=session, channel=None, worker_id=worker.id)
 
 
 def test_bad_suppressions_are_refused(session: Session, people: dict[str, Worker]) -> None:
-    with pytest.raises(InputError, match="not 11 digits"):
+    with pytest.raises(InputError, match="11位数字"):
         suppress(session=session, reason="opt_out", channel="all", mobile="12345")
-    with pytest.raises(InputError, match="worker id or a mobile"):
+    with pytest.raises(InputError, match="需要职工编号或手机号码"):
         suppress(session=session, reason="opt_out", channel="all")
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match="没有编号为 999999999 的职工"):
         record_returned_mail(session=session, worker_id=999_999_999)
-    with pytest.raises(InputError, match="channel"):
+    with pytest.raises(InputError, match="渠道 'fax' 不在"):
         suppress(session=session, reason="opt_out", channel="fax", mobile="13900000001")  # type: ignore[arg-type]
-    with pytest.raises(InputError, match="not 11 digits"):
+    with pytest.raises(InputError, match="原因 'spam' 不在"):
+        suppress(session=session, reason="spam", mobile="13900000001")  # type: ignore[arg-type]
+    with use_language("en"), pytest.raises(InputError, match="worker id or a mobile"):
+        suppress(session=session, reason="opt_out", channel="all")
+    with pytest.raises(InputError, match="11位数字"):
         record_sms_reply(session=session, mobile="abc", text="R")
     assert session.scalar(select(func.count()).select_from(Suppression)) == 0
+
+
+@pytest.mark.parametrize(
+    ("reason", "channel"), [("returned_mail", "letter"), ("opt_out", "all"), ("sms_reply", "all")]
+)
+def test_the_channel_defaults_by_reason_in_the_service(
+    session: Session, people: dict[str, Worker], reason: str, channel: str
+) -> None:
+    assert default_channel(reason) == channel  # type: ignore[arg-type]
+    row = suppress(session=session, reason=reason, worker_id=people["both"].id)  # type: ignore[arg-type]
+    assert row.channel == channel
+    # Named explicitly, the channel is what was asked.
+    row = suppress(session=session, reason=reason, channel="sms", worker_id=people["both"].id)  # type: ignore[arg-type]
+    assert row.channel == "sms"
+
+
+def test_the_listing_masks_mobiles_and_names_channels_and_reasons(
+    session: Session, people: dict[str, Worker]
+) -> None:
+    record_sms_reply(session=session, mobile="13900000001", text="退订")
+    record_returned_mail(session=session, worker_id=people["no_consent"].id, note="[/]查无此人")
+    entries = list_suppressions(session=session)
+    assert [(e.channel, e.reason, e.mobile, e.note) for e in entries] == [
+        ("letter", "returned_mail", "", "[/]查无此人"),
+        ("all", "sms_reply", "139****0001", "reply: 退订"),
+    ]
+    assert isinstance(entries[0], SuppressionEntry)
+    assert "13900000001" not in entries[1].model_dump_json()
+    assert [e.id for e in list_suppressions(session=session, entry_id=entries[1].id)] == [entries[1].id]
+    assert {translate(CHANNEL_NAMES[c]) for c in ("letter", "sms", "all")} == {"信件", "短信", "所有渠道"}
+    assert translate(REASON_NAMES["returned_mail"]) == "信件退回"
