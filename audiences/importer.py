@@ -43,6 +43,7 @@ from audiences.columns import (
 from audiences.models import RegistryImport, Unit, Worker
 from audiences.normalise import Malformed
 from audiences.reader import NUL, RegistryFile, RegistrySheet, check_regular_file, open_registry_file
+from audiences.template import ABOUT_HEADER
 from outreach.bulk import collector_paused
 from outreach.db import Base, utcnow
 from outreach.errors import ImportFileError, InputError
@@ -760,7 +761,8 @@ def _tables(registry: RegistryFile, filename: str, today: date) -> tuple[list[_T
     several = len(registry.sheets) > 1
     for sheet in registry.sheets:
         if several and sheet.name is not None and known_columns(sheet.header) == 0:
-            skipped.append(sheet.name)
+            if [h.strip() for h in sheet.header] != ABOUT_HEADER:
+                skipped.append(sheet.name)
             continue
         headers = resolve_headers(sheet.header, where=sheet.where(filename))
         tables.append(

@@ -9,6 +9,8 @@ from audiences.models import UNIT_KINDS
 
 # Rows that carry drop-down validation; a planner rarely fills more in one sheet.
 VALIDATED_ROWS = 20000
+# The header of the sheet explaining each column; an import passes over that sheet without a word.
+ABOUT_HEADER = ["列名", "英文列名", "说明", "可填写的值"]
 
 
 def write_template(path: Path) -> None:
@@ -56,7 +58,7 @@ def write_template(path: Path) -> None:
             sheet.column_dimensions[get_column_letter(index)].number_format = "@"
 
     about = book.create_sheet("填写说明")
-    about.append(["列名", "英文列名", "说明", "可填写的值"])
+    about.append(ABOUT_HEADER)
     for cell in about[1]:
         cell.font = Font(bold=True)
     for column in ALL_COLUMNS:

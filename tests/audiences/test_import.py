@@ -421,3 +421,22 @@ def test_cli_import_escapes_data_it_prints(cli_engine: Engine, tmp_path: Path) -
     result = CliRunner().invoke(app, ["registry", "import", str(path)])
     assert result.exit_code == 0, result.output
     assert "性别“[/]”不是" in result.output and "[bold]备注" in result.output
+
+
+def test_the_filled_in_template_imports_without_a_word_about_its_instructions(
+    session: Session, tmp_path: Path
+) -> None:
+    from audiences.template import write_template
+
+    path = tmp_path / "名址模板.xlsx"
+    write_template(path)
+    book = openpyxl.load_workbook(path)
+    book["职工名册"].append(["A1", "王芳", "女", "1985", "", "13812345678"] + [""] * 6 + ["尤溪县第一中学"])
+    book.save(path)
+    summary = import_registry(session=session, path=path)
+    assert (summary.inserted, summary.rejected, summary.sheets, summary.skipped_sheets) == (
+        1,
+        0,
+        ["职工名册"],
+        [],
+    )
