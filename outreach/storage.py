@@ -229,8 +229,14 @@ class S3Storage:
             raise InputError(
                 _("OUTREACH_STORAGE_URL names an S3 bucket, but boto3 is not installed (the s3 extra)")
             ) from None
+        from botocore.config import Config  # type: ignore[import-not-found, import-untyped, unused-ignore]
+
         client = boto3.client(
             "s3",
+            # A few quick retries: a store that stays down is the run's retry-then-stall logic's to report.
+            config=Config(
+                retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=60
+            ),
             endpoint_url=settings.s3_endpoint_url or None,
             region_name=settings.s3_region or None,
             aws_access_key_id=settings.s3_access_key_id or None,

@@ -141,7 +141,7 @@ def test_an_interrupted_run_resumes_to_the_same_bytes(committed_engine: Engine) 
 
 def test_a_run_over_budget_does_not_start(committed_engine: Engine) -> None:
     world = committed_world(committed_engine, women=30, budget_fen=20 * 100)
-    with pytest.raises(BudgetExceeded, match="over"), Session(committed_engine) as session, session.begin():
+    with pytest.raises(BudgetExceeded, match="超出"), Session(committed_engine) as session, session.begin():
         c = campaigns.get_by_name(session=session, name=world.campaign)
         runs.start(session=session, campaign=c, period="2027-Q1")
     with Session(committed_engine) as session:
@@ -162,7 +162,9 @@ def test_unapproved_period_waits_and_says_why(committed_engine: Engine) -> None:
 
 def test_a_piece_no_font_can_draw_fails_alone(committed_engine: Engine, tmp_path: Path) -> None:
     # U+2A6D6 (CJK Extension B) is in none of the fonts installed here.
-    world = committed_world(committed_engine, women=6, batch_size=10, extra_names=("王\U0002a6d6",))
+    world = committed_world(
+        committed_engine, women=6, batch_size=10, extra_names=("王\U0002a6d6",), approve_anyway=True
+    )
     run_id = start(committed_engine, world.campaign)
     run_locally(run_id)
     with Session(committed_engine) as session:

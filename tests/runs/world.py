@@ -41,6 +41,7 @@ def build_world(
     period: str | None = "2027-Q1",
     extra_names: tuple[str, ...] = (),
     print_shop: str | None = PRINT_SHOP,
+    approve_anyway: bool = False,
 ) -> World:
     """Women (and as many men) in units of three townships; one campaign of the women, approved for period."""
     units = [
@@ -104,7 +105,7 @@ def build_world(
     )
     ledger.set_budget(session=session, campaign_id=campaign.id, period="2027", amount_fen=budget_fen)
     if period:
-        campaigns.approve(session=session, campaign=campaign, period=period)
+        campaigns.approve(session=session, campaign=campaign, period=period, force=approve_anyway)
     session.flush()
     return World(campaign=name, campaign_id=campaign.id, women=women)
 
