@@ -75,7 +75,6 @@ def suppress(
     if channel is None:
         channel = default_channel(reason)
     channel = OLD_WORDS.get(channel, channel)  # type: ignore[assignment]
-    channel = OLD_WORDS.get(channel, channel)  # type: ignore[assignment]
     if channel not in CHANNELS:
         raise InputError(
             _(

@@ -21,7 +21,6 @@ from audiences.importer import ImportSummary, import_registry
 from audiences.sample import write_sample
 from outreach import db
 from outreach.accounts import service as accounts
-from outreach.accounts import service as accounts
 from outreach.campaigns import service as campaigns
 from outreach.campaigns.models import Campaign
 from outreach.errors import NotFound
