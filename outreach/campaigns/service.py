@@ -308,11 +308,11 @@ def glyph_problems(
             )
     missing = check_glyphs(kit, candidates.values()) if candidates else {}
     numbers = sorted(missing, key=int)
-    worker_nos = dict(
-        session.execute(
-            select(Worker.id, Worker.worker_no).where(Worker.id.in_([int(n) for n in numbers[:limit]]))
-        ).tuples()
-    )
+    shown = [int(n) for n in numbers[:limit]]
+    worker_nos = {
+        int(i): no
+        for i, no in session.execute(select(Worker.id, Worker.worker_no).where(Worker.id.in_(shown)))
+    }
     problems = []
     for number in numbers[:limit]:
         r, chars = candidates[number], missing[number]

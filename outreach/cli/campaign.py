@@ -116,17 +116,9 @@ def _estimate_table(est: CampaignEstimate, channel: str) -> Table:
     return table
 
 
-def _glyph_table(est: CampaignEstimate) -> Table | None:
+def _glyph_table(est: CampaignEstimate) -> Table:
     glyphs = est.glyphs
-    if not glyphs.total:
-        return None
-    title = _(
-        "{count} recipients have characters no configured font can draw (their pieces would fail)",
-        count=glyphs.total,
-    )
-    if glyphs.total > len(glyphs.problems):
-        title += " " + _("(the first {n} shown)", n=len(glyphs.problems))
-    table = Table(title=f"[red]{safe(title)}[/]", title_justify="left")
+    table = Table()
     table.add_column(_("worker"), no_wrap=True)
     table.add_column(_("name"))
     table.add_column(_("work unit"))
@@ -145,10 +137,17 @@ def _glyph_table(est: CampaignEstimate) -> Table | None:
 
 
 def _show_estimate(est: CampaignEstimate, channel: str) -> None:
-    glyphs = _glyph_table(est)
-    if glyphs is not None:
+    glyphs = est.glyphs
+    if glyphs.total:
         # First, so the planner sees whom the run would fail before the money.
-        console.print(glyphs)
+        title = _(
+            "{count} recipients have characters no configured font can draw (their pieces would fail)",
+            count=glyphs.total,
+        )
+        if glyphs.total > len(glyphs.problems):
+            title += " " + _("(the first {n} shown)", n=len(glyphs.problems))
+        console.print(f"[bold red]{safe(title)}[/]")
+        console.print(_glyph_table(est))
         console.print(
             _("Fix these in the registry (outreach registry import) or add a font (OUTREACH_FONTS) first.")
         )
