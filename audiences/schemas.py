@@ -27,14 +27,6 @@ class AudienceIn(_Schema):
     )
 
 
-class CountQuery(_Schema):
-    """An expression to count, optionally on a channel and broken down by one field."""
-
-    expression: str = Field(min_length=1, max_length=4000, examples=["性别 = '女'"])
-    channel: Channel | None = None
-    by: str | None = Field(default=None, examples=["unit.township", "单位.乡镇"])
-
-
 class BreakdownRow(_Schema):
     """One group of a breakdown: the field's value (None when missing) and how many recipients have it."""
 
@@ -129,7 +121,7 @@ class SuppressionIn(_Schema):
     channel: SuppressionChannel | None = None
     worker_id: int | None = None
     mobile: str | None = None
-    note: str | None = Field(default=None, max_length=1000)
+    note: str | None = None
 
 
 class SuppressionEntry(_Schema):

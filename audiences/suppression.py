@@ -20,7 +20,7 @@ from outreach.errors import InputError, NotFound
 from outreach.i18n import N_, _
 
 if TYPE_CHECKING:
-    from audiences.schemas import SuppressionEntry
+    from audiences.schemas import SuppressionEntry, SuppressionIn
 
 Reason = Literal["opt_out", "returned_mail", "sms_reply"]
 SuppressionChannel = Literal["letter", "sms", "all"]
@@ -117,6 +117,19 @@ def is_stop_reply(text: str) -> bool:
     """Whether an SMS reply asks to stop (R, T, TD, 退订, 拒收; full-width and case folded)."""
     folded = unicodedata.normalize("NFKC", text).strip().upper()
     return folded in STOP_REPLIES
+
+
+def add(*, session: Session, request: SuppressionIn) -> SuppressionEntry:
+    """Adds a suppression as the CLI or the web API asks; the entry comes back with its mobile masked."""
+    row = suppress(
+        session=session,
+        reason=request.reason,
+        channel=request.channel,
+        worker_id=request.worker_id,
+        mobile=request.mobile,
+        note=request.note,
+    )
+    return list_suppressions(session=session, entry_id=row.id)[0]
 
 
 def record_sms_reply(*, session: Session, mobile: str, text: str) -> Suppression | None:

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from audiences import query, service, suppression
 from audiences.fields import chinese_names
-from audiences.schemas import BreakdownRow, UnmatchedValue
+from audiences.schemas import BreakdownRow, SuppressionIn, UnmatchedValue
 from outreach import db
 from outreach.cli.output import console, err_console, safe
 from outreach.i18n import _, current_language, translate
@@ -253,6 +253,12 @@ def fields() -> None:
     console.print(table)
 
 
+def _suppress_channel(option: SuppressChannelOption) -> suppression.SuppressionChannel:
+    if option is SuppressChannelOption.sms:
+        return "sms"
+    return "all" if option is SuppressChannelOption.all else "letter"
+
+
 def _who(worker_id: int | None, mobile: str) -> str:
     if worker_id is None:
         return mobile
@@ -279,16 +285,15 @@ def suppress(
     note: str | None = typer.Option(None, "--note", help=_("A note kept with the entry.")),
 ) -> None:
     """Adds someone to the suppression list (idempotent)."""
+    request = SuppressionIn(
+        reason=reason.value,  # type: ignore[arg-type]
+        channel=None if channel is None else _suppress_channel(channel),
+        worker_id=worker_id,
+        mobile=mobile,
+        note=note,
+    )
     with db.session_scope(db.ensure_schema()) as session:
-        row = suppression.suppress(
-            session=session,
-            reason=reason.value,  # type: ignore[arg-type]
-            channel=None if channel is None else channel.value,  # type: ignore[arg-type]
-            worker_id=worker_id,
-            mobile=mobile,
-            note=note,
-        )
-        entry = suppression.list_suppressions(session=session, limit=1, entry_id=row.id)[0]
+        entry = suppression.add(session=session, request=request)
     console.print(
         _(
             "suppressed {who} on {channel} ({reason}), entry {id}",

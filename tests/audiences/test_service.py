@@ -408,6 +408,11 @@ def test_cli_suppress_uses_the_service_default_and_lists_in_chinese(
             ("all", "opt_out"),
             ("letter", "returned_mail"),
         ]
+    # 'mail', the old word for letter, is still taken and stored as letter.
+    out = runner.invoke(
+        app, ["audience", "suppress", "--worker-id", str(committed["w1"]), "--channel", "mail"]
+    )
+    assert out.exit_code == 0 and "已在信件屏蔽" in out.stdout
     out = runner.invoke(app, ["audience", "suppressions"])
     assert out.exit_code == 0, out.output
     for text in ("信件退回", "本人退订", "所有渠道", "138****0002", "[/]电话要求"):

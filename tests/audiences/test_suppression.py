@@ -7,11 +7,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from audiences.models import Suppression, Worker
-from audiences.schemas import SuppressionEntry
+from audiences.schemas import SuppressionEntry, SuppressionIn
 from audiences.service import Channel, count, recipient_select
 from audiences.suppression import (
     CHANNEL_NAMES,
     REASON_NAMES,
+    add,
     default_channel,
     is_stop_reply,
     is_suppressed,
@@ -213,3 +214,15 @@ def test_the_listing_masks_mobiles_and_names_channels_and_reasons(
     assert [e.id for e in list_suppressions(session=session, entry_id=entries[1].id)] == [entries[1].id]
     assert {translate(CHANNEL_NAMES[c]) for c in ("letter", "sms", "all")} == {"信件", "短信", "所有渠道"}
     assert translate(REASON_NAMES["returned_mail"]) == "信件退回"
+
+
+def test_add_takes_the_boundary_schema_and_answers_masked(
+    session: Session, people: dict[str, Worker]
+) -> None:
+    entry = add(session=session, request=SuppressionIn(mobile="139 0000 0002", note="电话"))
+    assert (entry.channel, entry.reason, entry.mobile) == ("all", "opt_out", "139****0002")
+    again = add(session=session, request=SuppressionIn(mobile="13900000002", note="电话"))
+    assert again.id == entry.id
+    letter = add(session=session, request=SuppressionIn(reason="returned_mail", worker_id=people["both"].id))
+    assert letter.channel == "letter"
+    assert "both" in reachable(session, "sms") and "both" not in reachable(session, "letter")
