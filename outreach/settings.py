@@ -89,6 +89,9 @@ class Settings(BaseSettings):
         default=100, gt=0, description="Numbers a second sent to the gateway account, all workers together."
     )
     sms_gateway_timeout: float = Field(default=10, gt=0, description="Seconds to wait for a gateway answer.")
+    sms_template_code: str | None = Field(
+        default=None, description="Approved gateway template with one variable, content: the composed text."
+    )
     aliyun_access_key_id: str | None = Field(default=None, description="Aliyun AccessKey id for dysmsapi.")
     aliyun_access_key_secret: SecretStr | None = Field(default=None, description="Aliyun AccessKey secret.")
     aliyun_endpoint: str = Field(

@@ -18,7 +18,7 @@ from typing import Literal, Protocol
 
 from audiences.privacy import mask_mobile
 from audiences.suppression import is_stop_reply
-from outreach.errors import InputError
+from outreach.errors import InputError, OutreachError
 from outreach.i18n import _
 
 GatewayName = Literal["aliyun", "tencent"]
@@ -149,7 +149,7 @@ class Reply:
         return f"Reply({self.gateway}, {mask_mobile(self.mobile)}, stop={self.is_stop})"
 
 
-class GatewayError(Exception):
+class GatewayError(OutreachError):
     """A whole call failed: nothing in it was taken, unless `maybe_sent` (a timeout or a 5xx after the request
     went out), in which case `query_sent` must answer before the batch is sent again."""
 
@@ -208,12 +208,17 @@ class Gateway(Protocol):
         """What an error code of this gateway means: retryable, per_number or fatal."""
 
 
+def mask_text(text: str) -> str:
+    """A text with every mainland mobile in it masked (138****5678), +86 prefix and all."""
+    return _MOBILE.sub(lambda m: mask_mobile(m.group(1)), text)
+
+
 class MaskMobiles(logging.Filter):
     """Masks every mainland mobile in a log record: SDKs log whole requests (numbers included) at DEBUG."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
-        masked = _MOBILE.sub(lambda m: mask_mobile(m.group(1)), text)
+        masked = mask_text(text)
         if masked != text:
             record.msg, record.args = masked, None
         return True

@@ -1,0 +1,301 @@
+"""The live SMS channel: a batch of pieces is submitted to the configured gateway (Aliyun or Tencent Cloud) at
+the account's shared rate; a piece is charged once the gateway has taken it (`submitted`, with the gateway's
+id), and its receipt later says delivered or failed.
+
+Each piece is submitted at most once. Before its first call a batch stores an intent file; a batch that finds
+its intent file is being delivered again after a crash, so it first asks the gateway what it already took
+(`query_sent`) and sends only the rest. A throttled call is retried with a growing pause; a call that failed
+in a way that may have been taken (a time-out, a 5xx) is resolved by the same query before any resend.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from outreach.channels import BatchFolder, BatchOutput, ChannelName, ManifestRow, PieceResult, ResultState
+from outreach.channels.gateways.base import Gateway, GatewayError, SendResult, SentRecord, Sms, mask_text
+from outreach.channels.sms_files import sms_window
+from outreach.errors import InputError, NotFound
+from outreach.i18n import _
+from outreach.render import Kit, Recipient, render_sms, sms_parts
+from outreach.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+INTENT_FILE = "sms-intent.json"
+RESULT_FILE = "sms-submitted.csv"
+RESULT_HEADER = ("piece", "state", "message_id", "error_code")
+# The gateway template's one variable: the composed text without its 【signature】 (the gateway adds that).
+CONTENT_PARAM = "content"
+# A query after a crash looks back this far before the intent's time (clocks of workers and gateway differ).
+QUERY_MARGIN = timedelta(minutes=10)
+UNRESOLVED = "outreach.UNRESOLVED"
+
+
+class SmsLiveChannel:
+    """SMS sent now through a live gateway account, charged per part when the gateway takes a message."""
+
+    name: ChannelName = "sms"
+    charge_on: str = "submitted"
+    keeps_mobile: bool = True
+    delivery_files: tuple[str, ...] = (RESULT_FILE,)
+
+    def __init__(
+        self,
+        gateway: Gateway | None = None,
+        *,
+        template: str | None = None,
+        attempts: int = 6,
+        backoff: float = 1.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._gateway = gateway
+        self._template = template
+        self.attempts = attempts
+        self.backoff = backoff
+        self._sleep = sleep
+
+    @property
+    def gateway(self) -> Gateway:
+        """The settings' gateway, with the account's rate shared through the broker's Redis (built once)."""
+        if self._gateway is None:
+            from outreach.channels.gateways import gateway_from_settings
+
+            settings = get_settings()
+            self._gateway = gateway_from_settings(settings, redis_client=_redis(settings))
+        return self._gateway
+
+    @property
+    def template(self) -> str:
+        """The gateway's approved template code (OUTREACH_SMS_TEMPLATE_CODE)."""
+        code = self._template or get_settings().sms_template_code
+        if not code:
+            raise InputError(_("live SMS needs an approved gateway template: set OUTREACH_SMS_TEMPLATE_CODE"))
+        return code
+
+    def batch_size(self, requested: int) -> int:
+        """At most what the settings allow per batch (a batch's calls are split to the gateway's own size)."""
+        return min(requested, get_settings().sms_gateway_batch)
+
+    def max_units(self, kit: Kit) -> int:
+        """Parts the kit's longest allowed message is billed as."""
+        return sms_parts("x" * kit.sms_max_length)
+
+    def deliver(
+        self,
+        kit: Kit,
+        recipients: Sequence[Recipient],
+        *,
+        context: Mapping[str, object],
+        folder: BatchFolder,
+        workdir: Path,
+    ) -> BatchOutput:
+        """Submits the batch's messages (each at most once, also across a crash) and stores the answers."""
+        rendered = render_sms(kit, recipients, context=context)
+        parts = {m.number: m.parts for m in rendered}
+        results: dict[str, PieceResult] = {}
+        outgoing: list[Sms] = []
+        for m in rendered:
+            if m.error is not None or not m.mobile:
+                results[m.number] = PieceResult(m.number, "failed", reason=m.error or _("no mobile number"))
+            else:
+                outgoing.append(Sms(m.number, m.mobile, {CONTENT_PARAM: _body(m.text)}))
+        batch_ref = folder.prefix
+        since = self._intent(folder, workdir, count=len(outgoing))
+        if since is not None:
+            # Delivered before and not recorded: what the gateway took is submitted already.
+            outgoing = self._resolve(outgoing, results, parts, batch_ref=batch_ref, since=since)
+        else:
+            since = datetime.now(UTC)
+        self._send(outgoing, results, parts, batch_ref=batch_ref, since=since)
+        output = BatchOutput(results=[results[m.number] for m in rendered])
+        path = workdir / RESULT_FILE
+        with path.open("w", newline="", encoding="utf-8") as f:
+            out = csv.writer(f)
+            out.writerow(RESULT_HEADER)
+            for r in output.results:
+                # Aliyun's ids carry the number: the file shows it masked, as every log does.
+                out.writerow([r.number, r.state, mask_text(r.message_id or ""), r.error_code or ""])
+        output.files[RESULT_FILE] = folder.put(path)
+        return output
+
+    def _intent(self, folder: BatchFolder, workdir: Path, *, count: int) -> datetime | None:
+        """The time of an earlier attempt at this batch, or None after storing this attempt's intent."""
+        key = folder.key(INTENT_FILE)
+        if folder.storage.exists(key):
+            try:
+                with folder.storage.open(key) as stream:
+                    started = datetime.fromisoformat(json.load(stream)["started"])
+            except (NotFound, ValueError, KeyError, TypeError):
+                started = datetime.now(UTC) - timedelta(days=2)  # unreadable: look back far enough
+            return started - QUERY_MARGIN
+        path = workdir / INTENT_FILE
+        path.write_text(
+            json.dumps(
+                {"started": datetime.now(UTC).isoformat(), "gateway": self.gateway.name, "messages": count}
+            ),
+            encoding="utf-8",
+        )
+        folder.put(path)
+        return None
+
+    def _resolve(
+        self,
+        outgoing: list[Sms],
+        results: dict[str, PieceResult],
+        parts: Mapping[str, int],
+        *,
+        batch_ref: str,
+        since: datetime,
+    ) -> list[Sms]:
+        """Records what the gateway already took; the messages still to send. Raises when it cannot tell."""
+        if not outgoing:
+            return outgoing
+        answer = self.gateway.query_sent(outgoing, batch_ref=batch_ref, since=since)
+        for piece, record in answer.found.items():
+            results[piece] = _from_record(record, parts[piece])
+        left = [m for m in outgoing if m.piece not in answer.found]
+        if left and not answer.conclusive:
+            raise GatewayError(
+                gateway=self.gateway.name,
+                code=UNRESOLVED,
+                kind="retryable",
+                message=_(
+                    "{count} messages of batch {batch} may have been taken; retry when their receipts are in",
+                    count=len(left),
+                    batch=batch_ref,
+                ),
+                maybe_sent=True,
+            )
+        return left
+
+    def _send(
+        self,
+        outgoing: list[Sms],
+        results: dict[str, PieceResult],
+        parts: Mapping[str, int],
+        *,
+        batch_ref: str,
+        since: datetime,
+    ) -> None:
+        """Sends until every message has an answer: retries with a growing pause, resolves doubtful calls."""
+        attempt = 0
+        while outgoing:
+            try:
+                answers = self.gateway.send_batch(outgoing, template=self.template, batch_ref=batch_ref)
+                failure: GatewayError | None = None
+            except GatewayError as exc:
+                answers, failure = exc.results, exc
+            again = self._record(answers, results, parts)
+            answered = {r.piece for r in answers}
+            outgoing = [m for m in outgoing if m.piece not in answered or m.piece in again]
+            if failure is not None:
+                if failure.kind == "fatal":
+                    raise failure
+                if failure.maybe_sent:
+                    outgoing = self._resolve(outgoing, results, parts, batch_ref=batch_ref, since=since)
+            elif not outgoing:
+                return
+            attempt += 1
+            if outgoing and attempt >= self.attempts:
+                if failure is not None:
+                    raise failure
+                raise GatewayError(
+                    gateway=self.gateway.name,
+                    code="outreach.RETRIES",
+                    kind="retryable",
+                    message=_(
+                        "{count} messages still refused after {attempts} tries",
+                        count=len(outgoing),
+                        attempts=attempt,
+                    ),
+                    maybe_sent=False,
+                )
+            if outgoing:
+                pause = self.backoff * 2 ** (attempt - 1)
+                log.info(
+                    "sms batch %s: %d messages wait %.1fs (attempt %d)",
+                    batch_ref,
+                    len(outgoing),
+                    pause,
+                    attempt,
+                )
+                self._sleep(pause)
+
+    def _record(
+        self, answers: Sequence[SendResult], results: dict[str, PieceResult], parts: Mapping[str, int]
+    ) -> set[str]:
+        """Records accepted and refused numbers; the pieces a retry may still send (a retryable refusal)."""
+        again: set[str] = set()
+        for r in answers:
+            if r.accepted:
+                results[r.piece] = PieceResult(
+                    r.piece, "submitted", parts=parts[r.piece], message_id=r.message_id
+                )
+            elif r.kind == "retryable":
+                again.add(r.piece)
+            else:
+                results[r.piece] = PieceResult(
+                    r.piece,
+                    "failed",
+                    reason=r.error or r.error_code,
+                    error_code=r.error_code,
+                    parts=parts[r.piece],
+                )
+        return again
+
+    def manifest(self, rows: Sequence[ManifestRow]) -> tuple[Sequence[str], list[Sequence[object]]] | None:
+        """None: nothing is printed, and the submitted list is the batch's own file."""
+        return None
+
+    def ticket_lines(self, kit: Kit, *, pieces: int) -> dict[str, str | int]:
+        """The hours the gateway may send; nothing is printed."""
+        return {
+            "envelope": "-",
+            "envelope_pages": 0,
+            "paper": "-",
+            "colours": "-",
+            "bleed": "-",
+            "fold": "-",
+            "insert_order": "-",
+            "send_window": sms_window(),
+        }
+
+
+def _body(text: str) -> str:
+    """The composed text without its leading 【signature】, which the gateway adds from the sign name."""
+    if text.startswith("【") and "】" in text:
+        return text[text.index("】") + 1 :]
+    return text
+
+
+def _from_record(record: SentRecord, parts: int) -> PieceResult:
+    """A piece's result from the gateway's own record of it (found after a crash)."""
+    if record.state == "failed":
+        return PieceResult(
+            record.piece,
+            "failed",
+            reason=record.error_code,
+            error_code=record.error_code,
+            parts=parts,
+            message_id=record.message_id,
+        )
+    state: ResultState = "delivered" if record.state == "delivered" else "submitted"
+    return PieceResult(record.piece, state, parts=parts, message_id=record.message_id)
+
+
+def _redis(settings: Settings) -> Any | None:
+    """A client of the broker's Redis, where the account's rate is shared; None without one."""
+    url = settings.broker_url or ""
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        return None
+    import redis
+
+    return redis.Redis.from_url(url)
