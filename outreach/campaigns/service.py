@@ -279,7 +279,7 @@ def glyph_problems(
     chains = list(kit.fonts.values())
     audience = session.get(Audience, campaign.audience_id)
     assert audience is not None
-    source = audiences.recipient_select(expression=audience.expression, channel="mail", today=today)
+    source = audiences.recipient_select(expression=audience.expression, channel="letter", today=today)
     drawable: dict[str, bool] = {}
 
     def suspicious(text: str) -> bool:
@@ -393,7 +393,7 @@ def detail(*, session: Session, campaign: Campaign) -> CampaignOut:
         expression=audience.expression,
         rate_card=campaign.rate_card_code,
         schedule=campaign.schedule,
-        print_shop=getattr(shop, "name", shop),
+        print_shop=shop.name if shop is not None else None,
         approved_period=campaign.approved_period,
         approved_at=campaign.approved_at,
         runs=tuple(_run_row(r) for r in runs),

@@ -20,6 +20,7 @@ from outreach.i18n import N_, _, translate
 from outreach.money import format_fen
 from outreach.periods import local_date, quarter_of
 from outreach.runs.executor import state_label
+from outreach.runs.models import DEFAULT_BATCH_SIZE
 
 app = typer.Typer(
     help=_("Campaigns: audience + kit + channel + rate card + budget + schedule."), no_args_is_help=True
@@ -53,7 +54,7 @@ def create(
     rate_card: str = typer.Option(..., help=_("The rate card code (outreach ledger rates).")),
     schedule: str = typer.Option("manual", help=_("quarterly (run by the schedule) or manual.")),
     print_shop: str | None = typer.Option(None, help=_("The print shop the batches go to.")),
-    batch_size: int = typer.Option(service.DEFAULT_BATCH_SIZE, help=_("Pieces per print batch.")),
+    batch_size: int = typer.Option(DEFAULT_BATCH_SIZE, help=_("Pieces per print batch.")),
 ) -> None:
     with db.session_scope(db.ensure_schema()) as session:
         campaign = service.create(

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Integer, func, literal
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import QueryableAttribute, Session
 from sqlalchemy.sql.elements import ColumnElement
 
 CHARGE_CHUNK = 5000
@@ -61,7 +61,9 @@ PIECES_OF_RUN_SQL_SQLITE = (
 _SPLIT = 1_000_000
 
 
-def fen_sums(session: Session, *amounts: ColumnElement[Any]) -> list[ColumnElement[Any]]:
+def fen_sums(
+    session: Session, *amounts: ColumnElement[Any] | QueryableAttribute[Any]
+) -> list[ColumnElement[Any]]:
     """The SQL columns that sum each amount safely; read them back with `fen_values`."""
     if session.get_bind().dialect.name == "postgresql":
         return [func.coalesce(func.sum(a), 0) for a in amounts]
