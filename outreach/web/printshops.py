@@ -131,23 +131,25 @@ def parse_numbers(text: str) -> list[str]:
     Anything else that is not blank, a separator or a CSV header is refused, naming the line.
     """
     numbers: list[str] = []
+    header_allowed = True
     for line_no, row in enumerate(csv.reader(io.StringIO(text)), start=1):
-        for cell in row:
-            for token in re.split(r"[\s,;，；、]+", cell.strip()):
-                if not token:
-                    continue
-                if PIECE_NUMBER.fullmatch(token.upper()):
-                    numbers.append(token.upper())
-                elif line_no == 1 and not numbers and not PIECE_NUMBER.search(token.upper()):
-                    continue  # a CSV header such as "piece" or "件号"
-                else:
-                    raise InputError(
-                        _(
-                            "line {line}: {value} is not a piece number like R000012-0000345",
-                            line=line_no,
-                            value=token[:40],
-                        )
+        tokens = [t for cell in row for t in re.split(r"[\s,;，；、]+", cell.strip()) if t]
+        if not tokens:
+            continue
+        if header_allowed and not any(PIECE_NUMBER.fullmatch(t.upper()) for t in tokens):
+            header_allowed = False  # the first line with text may be a CSV header such as "piece" or "件号"
+            continue
+        header_allowed = False
+        for token in tokens:
+            if not PIECE_NUMBER.fullmatch(token.upper()):
+                raise InputError(
+                    _(
+                        "line {line}: {value} is not a piece number like R000012-0000345",
+                        line=line_no,
+                        value=token[:40],
                     )
+                )
+            numbers.append(token.upper())
     if len(numbers) > MAX_RETURNS_PER_UPLOAD:
         raise InputError(_("at most {n} piece numbers at a time", n=MAX_RETURNS_PER_UPLOAD))
     return list(dict.fromkeys(numbers))

@@ -164,3 +164,20 @@ def test_returned_letters_suppress_and_refund(
         f"/api/v1/batches/{batch.id}/returns", json={"numbers": [first]}, headers=people.bearer("othershop")
     )
     assert other.status_code == 404
+
+
+def test_returned_numbers_are_read_from_typed_text_and_scanner_csv() -> None:
+    from outreach.errors import InputError
+    from outreach.web.printshops import parse_numbers
+
+    assert parse_numbers("r000001-0000002\n\nR000001-0000003, R000001-0000002") == [
+        "R000001-0000002",
+        "R000001-0000003",
+    ]
+    assert parse_numbers("\n件号,备注\nR000001-0000001,\n") == ["R000001-0000001"]
+    try:
+        parse_numbers("R000001-0000001\nR1-2\n")
+    except InputError as exc:
+        assert "第 2 行" in str(exc) and "R1-2" in str(exc)
+    else:
+        raise AssertionError("R1-2 was taken")
