@@ -197,7 +197,7 @@ def test_s3_storage_puts_reads_lists_and_deletes(s3_endpoint: str, tmp_path: Pat
 
 
 def test_s3_errors_are_typed_not_swallowed(s3_endpoint: str, tmp_path: Path) -> None:
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import ClientError  # type: ignore[import-untyped, unused-ignore]
 
     src = tmp_path / "a.pdf"
     src.write_bytes(b"%PDF-1.4")
