@@ -77,4 +77,4 @@ def test_over_budget_waits_with_the_reason(committed_engine: Engine) -> None:
     committed_world(committed_engine, women=30, schedule="quarterly", period="2027-Q2", budget_fen=500)
     assert tick(committed_engine, Q2_START) == []
     ((period, state, note),) = runs_of(committed_engine)
-    assert (period, state) == ("2027-Q2", "waiting") and "over" in (note or "")
+    assert (period, state) == ("2027-Q2", "waiting") and "超出" in (note or "")
