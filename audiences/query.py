@@ -181,6 +181,8 @@ class Value:
     kind: Literal["text", "int", "bool"]
     value: str | int | bool
     pos: int
+    # The literal as typed where it differs from the value's own spelling (是 for true).
+    written: str = ""
 
 
 @dataclass(frozen=True)
@@ -375,7 +377,7 @@ class _Parser:
         if tok.kind == "ident":
             if tok.value in YES_NO:
                 self.advance()
-                return Value("bool", YES_NO[tok.value], tok.pos)
+                return Value("bool", YES_NO[tok.value], tok.pos, tok.value)
             # A Chinese value typed without quotes is the likeliest slip of all; say so.
             raise self.error(_("text values need quotes: write '{word}'", word=tok.value))
         raise self.error(_("expected a value, found {found}", found=tok.describe()))
@@ -465,7 +467,7 @@ def _check_predicate(p: Predicate, text: str) -> Predicate:
 def _check_value(f: Field, name: str, v: Value, fail: Any) -> Value:
     if f.type is FieldType.INT:
         if v.kind != "int":
-            shown = f"'{v.value}'" if v.kind == "text" else str(v.value).lower()
+            shown = f"'{v.value}'" if v.kind == "text" else v.written or str(v.value).lower()
             raise fail(
                 _(
                     "{field} is a number; {value} is not (write numbers without quotes)",
@@ -476,7 +478,7 @@ def _check_value(f: Field, name: str, v: Value, fail: Any) -> Value:
             )
         return v
     if v.kind != "text":
-        shown = str(v.value).lower() if v.kind == "bool" else str(v.value)
+        shown = v.written or (str(v.value).lower() if v.kind == "bool" else str(v.value))
         raise fail(
             _("{field} is text: put the value in quotes, e.g. '{value}'", field=name, value=shown), v.pos
         )
