@@ -121,7 +121,7 @@ FIELDS: dict[str, Field] = {
             FieldType.TEXT,
             Unit.kind,
             False,
-            N_("kind of work unit"),
+            N_("kind of work unit: 企业, 事业单位, 机关, 学校 or 其他"),
             allowed=UNIT_KINDS,
             normalise=_lenient(normalise_values.unit_kind),
             table="units",

@@ -112,8 +112,9 @@ def _print_total(total: int, channel: str | None) -> None:
 
 def _print_warnings(warnings: tuple[UnmatchedValue, ...]) -> None:
     # On stderr, so that a piped table or JSON stays clean; the planner still sees it.
+    label = safe(_("warning"))
     for warning in warnings:
-        err_console.print(f"[yellow]{safe(_('warning'))}:[/] {safe(warning.message)}", soft_wrap=True)
+        err_console.print(f"[yellow]{label}:[/] {safe(warning.message)}", soft_wrap=True)
 
 
 @app.command(help=_("How many workers an expression selects, with a breakdown."))

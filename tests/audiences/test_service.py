@@ -361,7 +361,7 @@ def test_cli_count_warns_of_a_value_that_matches_no_one(committed: dict[str, int
     out = CliRunner().invoke(app, ["audience", "count", "单位.乡镇 = '城关'"])
     assert out.exit_code == 0, out.output
     assert "共 0 名职工" in out.stdout
-    assert "名址库中没有 单位.乡镇 为 '城关' 的记录；最接近的值：城关镇" in out.stderr
+    assert "注意: 名址库中没有 单位.乡镇 为 '城关' 的记录；最接近的值：城关镇" in out.stderr
     out = CliRunner().invoke(app, ["audience", "count", "单位.乡镇 = '城关'", "--json"])
     payload = json.loads(out.stdout)
     assert payload["warnings"] == [
