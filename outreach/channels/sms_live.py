@@ -19,8 +19,24 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from outreach.channels import BatchFolder, BatchOutput, ChannelName, ManifestRow, PieceResult, ResultState
-from outreach.channels.gateways.base import Gateway, GatewayError, SendResult, SentRecord, Sms, mask_text
+from outreach.channels import (
+    BatchFolder,
+    BatchOutput,
+    ChannelName,
+    ManifestRow,
+    PieceResult,
+    Receipt,
+    ResultState,
+)
+from outreach.channels.gateways.base import (
+    DeliveryReceipt,
+    Gateway,
+    GatewayError,
+    SendResult,
+    SentRecord,
+    Sms,
+    mask_text,
+)
 from outreach.channels.sms_files import sms_window
 from outreach.errors import InputError, NotFound
 from outreach.i18n import _
@@ -267,6 +283,16 @@ class SmsLiveChannel:
             "insert_order": "-",
             "send_window": sms_window(),
         }
+
+
+def channel_receipts(receipts: Sequence[DeliveryReceipt]) -> list[Receipt]:
+    """Parsed receipts as the runs record them (by message id: delivered, or failed with its code)."""
+    return [
+        Receipt(r.message_id, "delivered")
+        if r.delivered
+        else Receipt(r.message_id, "failed", error_code=r.error_code, reason=r.error or r.error_code)
+        for r in receipts
+    ]
 
 
 def _body(text: str) -> str:

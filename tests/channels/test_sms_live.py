@@ -4,17 +4,20 @@ gateway's id, per-number errors failed with their code, throttling waited out, n
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from outreach.channels import BatchFolder, Channel
 from outreach.channels.gateways.aliyun import AliyunGateway
-from outreach.channels.gateways.base import Gateway, GatewayError
+from outreach.channels.gateways.base import DeliveryReceipt, Gateway, GatewayError, dedupe
 from outreach.channels.gateways.tencent import TencentGateway
-from outreach.channels.sms_live import INTENT_FILE, RESULT_FILE, SmsLiveChannel
+from outreach.channels.sms_live import INTENT_FILE, RESULT_FILE, SmsLiveChannel, channel_receipts
 from outreach.render import Kit, Recipient, load_kit, render_sms
 from outreach.storage import LocalStorage
 from tests.fakes.sms_gateway import FakeSmsGateway
@@ -189,3 +192,73 @@ def test_a_call_the_gateway_refuses_for_good_stops_the_batch(
     with pytest.raises(GatewayError) as caught:
         deliver(SmsLiveChannel(bad, template="SMS_1"), kit, people(3), tmp_path)
     assert caught.value.kind == "fatal" and "短信网关" in str(caught.value)
+
+
+def test_a_live_sms_run_submits_once_applies_receipts_once_and_a_stop_reply_blocks_the_letter(
+    committed_engine: Engine, fake: FakeSmsGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from audiences import suppression
+    from outreach import channels
+    from outreach.campaigns import service as campaigns
+    from outreach.ledger import service as ledger
+    from outreach.runs import service as runs
+    from outreach.runs.models import Piece, Run
+    from tests.runs.world import committed_world
+    from workers.local import run_locally
+
+    live = gateway("aliyun", fake)
+    monkeypatch.setitem(
+        channels._REGISTRY, "sms", SmsLiveChannel(live, template="SMS_1", sleep=lambda s: None)
+    )
+    world = committed_world(
+        committed_engine, name="助学短信", women=12, kit="hardship_sms", channel="sms", batch_size=5
+    )
+    fake.faults.reject.add("13900000003")
+    fake.faults.throttle = 1
+    fake.faults.undeliverable.add("13900000007")
+    with Session(committed_engine) as session, session.begin():
+        campaign = campaigns.get_by_name(session=session, name=world.campaign)
+        run_id = runs.start(session=session, campaign=campaign, period="2027-Q1").id
+    run_locally(run_id)
+    assert fake.submitted() == {f"139{i:08d}": 1 for i in range(12) if i != 3}
+    with Session(committed_engine) as session:
+        run = session.get(Run, run_id)
+        assert run is not None and run.state == "done"
+        pieces = {p.mobile: p for p in session.scalars(select(Piece).where(Piece.run_id == run_id))}
+        assert pieces["13900000003"].state == "failed"
+        assert pieces["13900000003"].error_code == "isv.MOBILE_NUMBER_ILLEGAL"
+        assert all(p.state == "submitted" and p.message_id for m, p in pieces.items() if m != "13900000003")
+        parts = sum(p.parts or 0 for p in pieces.values() if p.state == "submitted")
+        assert ledger.balance(session=session, run_id=run_id).charged_fen == parts * 5
+    # The gateway pushes every receipt twice, out of order; each is applied once.
+    bodies = fake.receipts("aliyun")
+    receipts = dedupe_all(live, bodies + list(reversed(bodies)))
+    assert len(receipts) == 11
+    balances = []
+    for _ in range(2):
+        with Session(committed_engine) as session, session.begin():
+            runs.record_receipts(
+                session=session,
+                run_id=run_id,
+                channel=channels.get_channel("sms"),
+                receipts=channel_receipts(receipts),
+            )
+            balances.append(ledger.balance(session=session, run_id=run_id))
+    assert balances[0] == balances[1]  # applying them again changes nothing
+    with Session(committed_engine) as session:
+        pieces = {p.mobile: p for p in session.scalars(select(Piece).where(Piece.run_id == run_id))}
+        assert pieces["13900000007"].state == "failed" and pieces["13900000007"].error_code == "MK:0001"
+        assert sum(p.state == "delivered" for p in pieces.values()) == 10
+    # A reply of 退订 suppresses the number on every channel, the letter too.
+    reply = live.parse_replies(json.dumps([fake.reply("aliyun", "13900000001", "退订")]).encode(), {})[0]
+    assert reply.is_stop
+    with Session(committed_engine) as session, session.begin():
+        suppression.record_sms_reply(session=session, mobile=reply.mobile, text=reply.text)
+    with Session(committed_engine) as session:
+        assert suppression.is_suppressed(session=session, channel="letter", mobile="13900000001")
+        assert suppression.is_suppressed(session=session, channel="sms", mobile="13900000001")
+
+
+def dedupe_all(gw: Gateway, rows: list[dict[str, object]]) -> list[DeliveryReceipt]:
+    seen: set[str] = set()
+    return dedupe(gw.parse_receipts(json.dumps(rows, ensure_ascii=False).encode(), {}), seen)
