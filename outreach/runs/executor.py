@@ -532,6 +532,9 @@ def run_local(
     return len(todo)
 
 
+_children: list[subprocess.Popen[bytes]] = []
+
+
 def hand_off(run_id: int, *, processes: int = 1, force: bool = False, redispatch: bool = False) -> int | None:
     """Starts a detached local process that renders and finishes the run; returns its process id, or None
     when another process holds the run. Its output goes to `<data dir>/logs/run-<id>.log`."""
@@ -556,6 +559,8 @@ def hand_off(run_id: int, *, processes: int = 1, force: bool = False, redispatch
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    # Kept (and reaped once finished) so a long-lived caller, such as the web service, leaves no zombies.
+    _children[:] = [c for c in _children if c.poll() is None] + [child]
     with session_scope() as session:
         record(
             session, run_id, "handed", {"via": "background", "pid": child.pid, "host": socket.gethostname()}
