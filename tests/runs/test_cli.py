@@ -72,7 +72,7 @@ def test_plan_approve_run_and_report(committed_engine: Engine) -> None:
     with Session(committed_engine) as session:
         (batch_id,) = session.scalars(select(Batch.id).where(Batch.run_id == int(run_id))).all()
     assert "mailed" in invoke("batch", "report", str(batch_id), "mailed")
-    assert "nothing to do" in invoke("run", "resume", run_id)
+    assert "无需操作" in invoke("run", "resume", run_id)
     out = invoke(
         "ledger", "adjust", "俏佳人", "--amount", "-1.50", "--reason", "少印一件", "--period", "2027-Q1"
     )
@@ -88,3 +88,29 @@ def test_errors_are_one_clear_line_not_a_traceback(engine: Engine) -> None:
     )
     assert proc.returncode == 1
     assert "no campaign named '没有这个活动'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_run_start_refuses_an_unapproved_period_and_names_an_existing_run(committed_engine: Engine) -> None:
+    from outreach.campaigns import service as campaigns
+    from outreach.errors import StateError
+    from outreach.runs.models import Run
+    from tests.runs.world import committed_world
+
+    world = committed_world(committed_engine, women=3, batch_size=10, period=None)
+    # No --period and nothing approved: refused, and no waiting run is left behind.
+    result = runner.invoke(app, ["run", "start", world.campaign])
+    assert isinstance(result.exception, StateError) and "没有已审批的季度" in str(result.exception)
+    result = runner.invoke(app, ["run", "start", world.campaign, "--period", "2027-Q1"])
+    assert isinstance(result.exception, StateError)
+    with Session(committed_engine) as session:
+        assert session.scalars(select(Run)).all() == []
+    with Session(committed_engine) as session, session.begin():
+        c = campaigns.get_by_name(session=session, name=world.campaign)
+        campaigns.approve(session=session, campaign=c, period="2027-Q1")
+    # Without --period: the approved period.
+    out = invoke("run", "start", world.campaign)
+    assert "已冻结 3 件并预留预算" in out
+    again = invoke("run", "start", world.campaign, "--period", "2027-Q1")
+    assert "已存在" in again and "已完成" in again and "已冻结" not in again
+    with Session(committed_engine) as session:
+        assert [r.period for r in session.scalars(select(Run))] == ["2027-Q1"]
