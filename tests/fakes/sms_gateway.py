@@ -77,7 +77,10 @@ class FakeSmsGateway:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="fake-sms-gateway", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="fake-sms-gateway",
+            daemon=True,
         )
 
     # -- lifecycle -------------------------------------------------------------------------------------------
