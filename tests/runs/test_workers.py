@@ -20,8 +20,9 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import service as campaigns
+from outreach.campaigns.models import Campaign
 from outreach.ledger import service as ledger
-from outreach.render import render_letters
+from outreach.render import load_kit_cached, render_letters
 from outreach.runs import service as runs
 from outreach.runs.models import Batch, Piece, Run
 from outreach.settings import get_settings
@@ -179,9 +180,9 @@ def check_run(engine: Engine, run_id: int, pieces: int, root: Path | None = None
             == pieces
         )
         assert ledger.balance(session=session, run_id=run_id).charged_fen == pieces * 100
-        campaign = session.get(runs.Campaign, run.campaign_id)
+        campaign = session.get(Campaign, run.campaign_id)
         assert campaign is not None
-        kit = runs.load_kit_cached(campaign.kit)
+        kit = load_kit_cached(campaign.kit)
         batches = session.scalars(select(Batch).where(Batch.run_id == run_id).order_by(Batch.seq)).all()
         assert sum(b.pieces for b in batches) == pieces
         for b in batches:
