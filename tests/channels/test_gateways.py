@@ -239,7 +239,7 @@ class Callback:
 
     def url(self, path: str) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}{path}"
+        return f"http://{host!s}:{port}{path}"
 
     def close(self) -> None:
         self.server.shutdown()

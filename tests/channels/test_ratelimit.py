@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from outreach.channels.gateways.ratelimit import TokenBucket, bucket_key
+from outreach.channels.gateways.ratelimit import LocalTokenBucket, TokenBucket, bucket_key
 from outreach.errors import InputError
 
 redis = pytest.importorskip("redis")
@@ -113,3 +113,47 @@ def test_two_processes_together_stay_within_the_rate(client: Any, key: str, tmp_
             while stamps[i] < t - width:
                 i += 1
             assert 10 * (j - i + 1) <= rate * width + burst + 10
+
+
+class Clock:
+    """A clock that moves only when the bucket sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_without_redis_one_process_keeps_the_rate_itself() -> None:
+    clock = Clock()
+    bucket = LocalTokenBucket(rate=100, burst=20, clock=clock, sleep=clock.sleep)
+    bucket.acquire(20)  # the full bucket: no wait
+    assert clock.slept == []
+    bucket.acquire(1000)  # 1000 more at 100 a second
+    assert clock.now - 1000.0 == pytest.approx(10.0)
+    with pytest.raises(InputError):
+        LocalTokenBucket(rate=-1)
+
+
+def test_the_settings_gateway_gets_the_process_bucket_without_redis() -> None:
+    from pydantic import SecretStr
+
+    from outreach.channels.gateways import gateway_from_settings
+    from outreach.settings import Settings
+
+    settings = Settings(
+        sms_gateway="aliyun",
+        aliyun_access_key_id="LTAI-local",
+        aliyun_access_key_secret=SecretStr("x"),
+        sms_rate_per_second=42,
+    )
+    first = gateway_from_settings(settings)
+    second = gateway_from_settings(settings)
+    assert isinstance(first.limiter, LocalTokenBucket)  # type: ignore[attr-defined]
+    assert first.limiter is second.limiter and first.limiter.rate == 42  # type: ignore[attr-defined]

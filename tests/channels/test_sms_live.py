@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from outreach.channels import BatchFolder, Channel
+from outreach.channels import BatchFolder, BatchOutput, Channel
 from outreach.channels.gateways.aliyun import AliyunGateway
 from outreach.channels.gateways.base import DeliveryReceipt, Gateway, GatewayError, dedupe
 from outreach.channels.gateways.tencent import TencentGateway
@@ -71,7 +71,7 @@ def people(n: int) -> list[Recipient]:
 
 def deliver(
     channel: SmsLiveChannel, kit: Kit, recipients: list[Recipient], tmp_path: Path, *, work: str = "w"
-):
+) -> tuple[BatchOutput, BatchFolder]:
     folder = BatchFolder(LocalStorage(tmp_path / "store"), "run-000001/batch-0001")
     workdir = tmp_path / work
     workdir.mkdir(exist_ok=True)

@@ -96,7 +96,7 @@ class FakeSmsGateway:
     @property
     def endpoint(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     # -- what the tests read ---------------------------------------------------------------------------------
 
@@ -108,7 +108,7 @@ class FakeSmsGateway:
     # -- receipts and replies --------------------------------------------------------------------------------
 
     def receipts(
-        self, gateway: Gateway, *, limit: int | None = None, only_new: bool = True
+        self, gateway: str, *, limit: int | None = None, only_new: bool = True
     ) -> list[dict[str, Any]]:
         """Receipts of the numbers taken (at most `limit`, not yet reported), as the gateway pushes them."""
         out: list[dict[str, Any]] = []
@@ -123,7 +123,7 @@ class FakeSmsGateway:
         return out
 
     def reply(
-        self, gateway: Gateway, mobile: str, text: str, *, sequence_as_number: bool = False
+        self, gateway: str, mobile: str, text: str, *, sequence_as_number: bool = False
     ) -> dict[str, Any]:
         """A reply from `mobile` as the gateway pushes it."""
         now = datetime.now(BEIJING)
@@ -295,7 +295,7 @@ class FakeSmsGateway:
                 time.sleep(self.hang)
                 return 500, {"message": "too late"}
             good = [n for n in numbers if n[3:] not in self.faults.reject]
-            rows = {
+            taken = {
                 t.mobile: t
                 for t in self._take(
                     "tencent",
@@ -307,7 +307,7 @@ class FakeSmsGateway:
             }
             statuses = []
             for n in numbers:
-                t = rows.get(n[3:])
+                t = taken.get(n[3:])
                 if t is None:
                     statuses.append(
                         {

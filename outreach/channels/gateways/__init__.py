@@ -1,7 +1,8 @@
 """Live SMS gateways (Aliyun, Tencent Cloud) behind one small interface, and the account's shared rate limit.
 
 `gateway_from_settings()` builds the configured gateway with its credentials from the settings (never from a
-kit or the database) and, given a Redis client, a token bucket that every worker of the account shares.
+kit or the database) and its account's token bucket: in Redis, shared by every worker, when given a client;
+in the process otherwise (the embedded default).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from outreach.channels.gateways.base import Gateway, RateLimit
-from outreach.channels.gateways.ratelimit import TokenBucket, bucket_key
+from outreach.channels.gateways.ratelimit import TokenBucket, bucket_key, local_bucket
 from outreach.errors import InputError
 from outreach.i18n import _
 from outreach.settings import Settings
@@ -66,8 +67,9 @@ def gateway_from_settings(settings: Settings, *, redis_client: Any | None = None
     raise InputError(_("no live SMS gateway is set: OUTREACH_SMS_GATEWAY must be aliyun or tencent"))
 
 
-def _limiter(settings: Settings, client: Any | None, gateway: str, account: str) -> RateLimit | None:
-    if client is None:
-        return None
+def _limiter(settings: Settings, client: Any | None, gateway: str, account: str) -> RateLimit:
+    """The account's bucket: in Redis when there is one (all workers), else in this process."""
     key = bucket_key(settings.broker_key_prefix, gateway, account)
+    if client is None:
+        return local_bucket(key, rate=settings.sms_rate_per_second)
     return TokenBucket(client, key=key, rate=settings.sms_rate_per_second)

@@ -8,6 +8,7 @@ refill rate; its capacity (`burst`) bounds how far a quiet spell lets the next s
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -85,6 +86,64 @@ class TokenBucket:
                 left -= piece
             else:
                 self._sleep(wait)
+
+
+class LocalTokenBucket:
+    """The same bucket inside one process, for the embedded default without Redis: one worker process still
+    keeps the account's rate (several local processes would each keep it: use Redis for those)."""
+
+    def __init__(
+        self,
+        *,
+        rate: float,
+        burst: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if rate <= 0:
+            raise InputError(_("SMS rate must be above 0 a second, not {rate}", rate=rate))
+        self.rate = float(rate)
+        self.burst = max(1.0, float(burst)) if burst is not None else max(1.0, self.rate / 5)
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._tokens = self.burst
+        self._at = clock()
+
+    def try_acquire(self, count: int) -> float:
+        """Takes `count` tokens (at most `burst`) if they are there: 0, or seconds to wait before trying."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.burst, self._tokens + max(0.0, now - self._at) * self.rate)
+            self._at = now
+            if self._tokens >= count:
+                self._tokens -= count
+                return 0.0
+            return (count - self._tokens) / self.rate
+
+    def acquire(self, count: int) -> None:
+        """Blocks until `count` tokens are taken, in slices no larger than the bucket."""
+        left = count
+        while left > 0:
+            piece = min(left, math.floor(self.burst))
+            wait = self.try_acquire(piece)
+            if wait == 0:
+                left -= piece
+            else:
+                self._sleep(wait)
+
+
+_LOCAL: dict[str, LocalTokenBucket] = {}
+_LOCAL_LOCK = threading.Lock()
+
+
+def local_bucket(key: str, *, rate: float) -> LocalTokenBucket:
+    """This process's bucket for an account, shared by every gateway object of the account in the process."""
+    with _LOCAL_LOCK:
+        bucket = _LOCAL.get(key)
+        if bucket is None or bucket.rate != rate:
+            bucket = _LOCAL[key] = LocalTokenBucket(rate=rate)
+        return bucket
 
 
 def bucket_key(prefix: str, gateway: str, account: str) -> str:
