@@ -14,9 +14,7 @@ from outreach.i18n import _
 
 app = typer.Typer(
     name="outreach",
-    help=_(
-        "Outreach: registry import, audiences, print-ready letters and SMS, campaign runs, the cost ledger."
-    ),
+    help=_("Outreach: registry import, audiences, print-ready letters and SMS, campaign runs, the ledger."),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -62,9 +60,7 @@ def main() -> None:
         if is_no_args_help(exc):
             sys.exit(USAGE_EXIT)
         if is_usage_error(exc):
-            err_console.print(
-                f"[bold red]{escape(_('error'))}:[/] {safe(usage_message(exc))}", soft_wrap=True
-            )
+            _print_error(usage_message(exc))
             sys.exit(USAGE_EXIT)
         if type(exc).__name__ == "Abort":
             err_console.print(escape(_("aborted")))
