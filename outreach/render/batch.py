@@ -1,4 +1,6 @@
-"""Renders a batch of pieces into one envelope PDF and one letter PDF, pieces in the same order."""
+"""Renders a batch of pieces into one envelope PDF and one letter PDF, pieces in the same order.
+
+Writes through outreach.render.pdfwriter, the only module that touches ReportLab's internals."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Line breaking for Chinese text: character-wise wrap, Latin words kept whole, no line starting with closing
-punctuation, and a little markup (`# heading`, `- bullet`) for letter bodies."""
+punctuation nor ending with opening punctuation (禁则), and a little markup (`# heading`, `- bullet`) for
+letter bodies. Pure text measurement: no ReportLab here."""
 
 from __future__ import annotations
 
