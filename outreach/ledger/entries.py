@@ -329,10 +329,12 @@ def release(*, session: Session, run_id: int) -> LedgerEntry | None:
 
 
 def record_return(*, session: Session, run_id: int, piece_id: int, reason: str) -> LedgerEntry | None:
-    """Records a piece the post returned, and refunds it if the run's offer refunds undeliverable pieces.
+    """Records an undeliverable piece (a letter the post returned, an SMS the gateway failed), and refunds it
+    if the run's offer refunds undeliverable pieces.
 
-    The return is a 'return' entry (no money) whatever the offer; the refund, if any, a 'refund' entry, which
-    is what this returns (None when the offer does not refund). Both are booked once per piece.
+    The return is a 'return' entry (no money) whatever the offer, so statements count returned pieces apart
+    from refunds; the refund, if any, is a 'refund' entry, which is what this returns (None when the offer
+    does not refund). Both are booked once per piece.
     """
     run = run_of(session, run_id)
     campaign = budgets.campaign_of(session, run.campaign_id)
