@@ -148,7 +148,7 @@ def make_batches(engine: Engine, people: People, *, count: int = 3, size: int = 
                     last_seq=seq * 10,
                     pieces=10,
                     pages=20,
-                    files={"letters": {"key": key, "sha256": digest, "bytes": len(content)}},
+                    files={"letters.pdf": {"key": key, "sha256": digest, "bytes": len(content)}},
                     state="ready",
                 )
                 session.add(batch)

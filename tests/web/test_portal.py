@@ -43,8 +43,8 @@ def test_another_shops_batch_or_a_guessed_id_is_404_never_the_file(
     batches = make_batches(committed_engine, people, count=1, size=1000)
     for path in (
         f"/api/v1/batches/{batches.theirs}",
-        f"/api/v1/batches/{batches.theirs}/files/letters",
-        f"/api/v1/batches/{batches.theirs + 1000}/files/letters",
+        f"/api/v1/batches/{batches.theirs}/files/letters.pdf",
+        f"/api/v1/batches/{batches.theirs + 1000}/files/letters.pdf",
         f"/api/v1/batches/{batches.mine[0]}/files/secrets",
     ):
         response = client.get(path, headers=people.bearer("shop"))
@@ -63,7 +63,7 @@ def test_download_streams_the_file_with_its_sha256_and_resumes_with_range(
     client: TestClient, people: People, committed_engine: Engine
 ) -> None:
     batches = make_batches(committed_engine, people, count=1, size=600_000)
-    url = f"/api/v1/batches/{batches.mine[0]}/files/letters"
+    url = f"/api/v1/batches/{batches.mine[0]}/files/letters.pdf"
     whole = client.get(url, headers=people.bearer("shop"))
     assert whole.status_code == 200
     digest = hashlib.sha256(whole.content).hexdigest()
@@ -116,7 +116,7 @@ def test_portal_pages_list_show_download_and_report(
     detail = client.get(f"/portal/batches/{batches.mine[0]}")
     digest = hashlib.sha256(batches.file_bytes).hexdigest()
     assert digest in detail.text
-    assert client.get(f"/portal/batches/{batches.mine[0]}/files/letters").content == batches.file_bytes
+    assert client.get(f"/portal/batches/{batches.mine[0]}/files/letters.pdf").content == batches.file_bytes
     assert client.get(f"/portal/batches/{batches.theirs}").status_code == 404
     token = csrf_of(detail.text)
     forged = client.post(f"/portal/batches/{batches.mine[0]}/state", data={"state": "printed"})

@@ -26,7 +26,9 @@ FILE_MEDIA_TYPES = {".pdf": "application/pdf", ".csv": "text/csv; charset=utf-8"
 class BatchFile(BaseModel):
     """一个批次文件。"""
 
-    role: str = Field(description="文件角色：envelopes 信封、letters 信函、manifest 清单、ticket 工单等")
+    role: str = Field(
+        description="文件名：envelopes.pdf 信封、letters.pdf 信函、manifest.csv 清单、ticket.pdf 工单等"
+    )
     bytes: int | None = Field(description="字节数")
     sha256: str | None = Field(description="SHA-256 校验值（十六进制）")
     url: str = Field(description="下载地址（支持 Range 断点续传）")
@@ -178,7 +180,7 @@ def download(
     except printshops.RangeNotSatisfiable:
         return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
     suffix = key[key.rfind(".") :] if "." in key else ""
-    filename = f"batch-{batch.run_id:06d}-{batch.seq:03d}-{role}{suffix}"
+    filename = f"R{batch.run_id:06d}-batch{batch.seq:03d}-{role if '.' in role else role + suffix}"
     headers: dict[str, Any] = {
         "Accept-Ranges": "bytes",
         "Content-Disposition": f'attachment; filename="{filename}"',

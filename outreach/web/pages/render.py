@@ -53,7 +53,7 @@ FILE_LABELS = {
     "letters": N_("file: letters"),
     "manifest": N_("file: manifest"),
     "ticket": N_("file: job ticket"),
-    "ticket_pdf": N_("file: job ticket (PDF)"),
+    "SHA256SUMS": N_("file: checksums"),
     "zip": N_("file: everything as one ZIP"),
     "sms": N_("file: SMS gateway file"),
 }
@@ -66,7 +66,9 @@ def state_label(state: str) -> str:
 
 def file_label(role: str) -> str:
     """A batch file's role for people."""
-    return translate(FILE_LABELS[role]) if role in FILE_LABELS else role
+    stem, _dot, suffix = role.partition(".")
+    label = FILE_LABELS.get(role) or FILE_LABELS.get(stem) or FILE_LABELS.get(suffix.lower())
+    return f"{translate(label)} ({role})" if label else role
 
 
 env.globals.update(
