@@ -240,6 +240,8 @@ def test_a_whole_run_stores_its_batches_in_the_bucket_and_a_print_shop_downloads
         with Session(committed_engine) as session, session.begin():
             campaign = campaigns.get_by_name(session=session, name=world.campaign)
             run_id = runs.start(session=session, campaign=campaign, period="2027-Q1").id
+        local = get_settings().resolved_batch_dir
+        before = sorted(local.rglob("*")) if local.exists() else []
         run_locally(run_id)
         storage = get_storage()
         assert isinstance(storage, S3Storage)
@@ -249,7 +251,7 @@ def test_a_whole_run_stores_its_batches_in_the_bucket_and_a_print_shop_downloads
             # Every file each batch records is in the bucket, and nothing else is.
             recorded = sorted(str(m["key"]) for b in batches for m in b.files.values())
             assert storage.list(f"run-{run_id:06d}") == recorded
-            assert not (get_settings().resolved_batch_dir / f"run-{run_id:06d}").exists()
+            assert (sorted(local.rglob("*")) if local.exists() else []) == before  # nothing written locally
             second = batches[1]
             files = printshop.download(
                 session=session,
