@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from pydantic import computed_field
 from pydantic.dataclasses import dataclass
 
 from outreach.ledger.schemas import Estimate
@@ -77,6 +78,7 @@ class GlyphProblem:
     fields: tuple[str, ...]
     characters: str
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def codes(self) -> str:
         """The characters as code points ('U+20BB7'), for a font search or a registry fix."""

@@ -158,3 +158,26 @@ def test_listings_come_from_the_service(session: Session) -> None:
     assert detail.print_shop == "尤溪县邮政商函印制中心"
     [summary] = [s for s in campaigns.summaries(session=session) if s.id == campaign.id]
     assert (summary.state, summary.waiting) == ("approved", ())
+
+
+def test_the_boundary_schemas_make_an_openapi_schema(session: Session) -> None:
+    """What the web API will publish comes from the same classes the CLI uses, computed amounts included."""
+    from pydantic import TypeAdapter
+
+    from outreach.campaigns.schemas import CampaignEstimate, CampaignOut, CampaignSummary
+    from outreach.ledger.schemas import BudgetLine, RateCardOut, Statement
+
+    for cls in (CampaignEstimate, CampaignOut, CampaignSummary, Statement, BudgetLine, RateCardOut):
+        schema = TypeAdapter(cls).json_schema(mode="serialization")
+        assert schema["type"] == "object" and schema["properties"], cls
+    statement = TypeAdapter(Statement).json_schema(mode="serialization")
+    assert {"closing_fen", "available_fen", "returned_pieces"} <= set(statement["properties"])
+    rare = absent_character()
+    world = build_world(session, women=2, period=None, extra_names=(f"王{rare}",))
+    est = campaigns.estimate(
+        session=session,
+        campaign=campaigns.get(session=session, campaign_id=world.campaign_id),
+        period="2027-Q1",
+    )
+    data = TypeAdapter(CampaignEstimate).dump_python(est, mode="json")
+    assert data["cost"]["fits"] is True and data["glyphs"]["problems"][0]["codes"] == f"U+{ord(rare):04X}"
