@@ -22,7 +22,7 @@ app = typer.Typer(
 )
 
 
-@app.command()
+@app.command(help=_("Adds a print shop."))
 def add(
     name: str = typer.Argument(..., help=_("The print shop's name, as campaigns will name it.")),
     address: str | None = typer.Option(None, "--address", help=_("Its postal address.")),
@@ -46,7 +46,7 @@ def add(
         console.print(_("print shop {name} added (id {id})", name=safe(shop.name), id=shop.id))
 
 
-@app.command("list")
+@app.command("list", help=_("Lists the print shops."))
 def list_shops(
     as_json: bool = typer.Option(False, "--json", help=_("Print the print shops as JSON.")),
 ) -> None:
@@ -77,7 +77,9 @@ def list_shops(
         console.print(table)
 
 
-@app.command()
+@app.command(
+    help=_("Names a campaign's print shop; tickets of batches not yet handed out are written again.")
+)
 def assign(
     campaign: str = typer.Argument(..., help=_("The campaign.")),
     shop: str = typer.Argument(..., help=_("The print shop its batches go to.")),
@@ -96,7 +98,7 @@ def assign(
         )
 
 
-@app.command()
+@app.command(help=_("Lists the batches assigned to a print shop."))
 def batches(shop: str = typer.Argument(..., help=_("The print shop."))) -> None:
     """Lists the batches assigned to a print shop."""
     with db.session_scope(db.ensure_schema()) as session:
@@ -109,7 +111,7 @@ def batches(shop: str = typer.Argument(..., help=_("The print shop."))) -> None:
         console.print(table)
 
 
-@app.command()
+@app.command(help=_("Copies a batch's files (checksums checked) and records it downloaded."))
 def download(
     batch_id: int = typer.Argument(..., help=_("The batch.")),
     dest: Path = typer.Argument(..., callback=output_folder, help=_("The folder to copy its files into.")),
