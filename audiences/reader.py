@@ -56,7 +56,7 @@ MAX_SHEET_ROWS = 1_048_576
 # Workbook limits checked on the ZIP directory before anything is unpacked. Worksheets are streamed, so
 # they may be big; every other part (shared strings, styles) is read whole into memory by openpyxl.
 MAX_SHEET_PART_BYTES = 2 << 30
-MAX_OTHER_PART_BYTES = 128 << 20
+MAX_OTHER_PART_BYTES = 256 << 20
 MAX_PARTS = 10_000
 # Spreadsheet XML packs 5-30 times; a part packed tighter than this is made to expand (a ZIP bomb).
 MAX_PACK_RATIO = 200
