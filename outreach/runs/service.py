@@ -255,7 +255,9 @@ def record_results(
 ) -> Settled:
     """Records a channel's result for each piece and charges the pieces that reached its `charge_on` state.
 
-    Charges are keyed by piece, so recording the same results twice charges nothing twice.
+    Charges are keyed by piece, so recording the same results twice charges nothing twice. Only pending
+    pieces take a result: a piece's recorded state is its checkpoint, so a batch delivered again (after a
+    crash) never moves a submitted or delivered piece back.
     """
     by_number = {piece_number(p.run_id, p.seq): p for p in pieces}
     unknown = [r.number for r in results if r.number not in by_number]
@@ -267,6 +269,9 @@ def record_results(
                 numbers=", ".join(unknown[:5]),
             )
         )
+    results = [r for r in results if by_number[r.number].state == "pending"]
+    if not results:
+        return Settled()
     session.execute(
         update(Piece),
         [

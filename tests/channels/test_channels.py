@@ -206,3 +206,38 @@ def test_a_live_channel_is_charged_when_submitted_and_refunded_when_it_fails(
                 channel=live_sms,
                 receipts=[Receipt("gw-unknown", "delivered")],
             )
+
+
+def test_a_piece_keeps_its_recorded_state_when_its_batch_is_delivered_again(
+    committed_engine: Engine, live_sms: LiveLike
+) -> None:
+    world = committed_world(committed_engine, name="助学短信", women=3, kit="hardship_sms", channel="sms")
+    with Session(committed_engine) as session, session.begin():
+        campaign = session.get(Campaign, world.campaign_id)
+        assert campaign is not None
+        run_id = runs.start(session=session, campaign=campaign, period="2027-Q1").id
+    run_locally(run_id)
+    with Session(committed_engine) as session, session.begin():
+        first = session.scalars(select(Piece).where(Piece.run_id == run_id, Piece.seq == 1)).one()
+        runs.record_receipts(
+            session=session,
+            run_id=run_id,
+            channel=live_sms,
+            receipts=[Receipt(f"gw-{first.number}", "delivered")],
+        )
+        charged = ledger.balance(session=session, run_id=run_id).charged_fen
+        pieces = session.scalars(select(Piece).where(Piece.run_id == run_id).order_by(Piece.seq)).all()
+        again = [
+            PieceResult(p.number, "submitted", parts=p.parts, message_id=f"gw2-{p.number}") for p in pieces
+        ]
+        settled = runs.record_results(
+            session=session,
+            run=runs.get(session=session, run_id=run_id),
+            channel=live_sms,
+            pieces=pieces,
+            results=again,
+        )
+        assert (settled.delivered, settled.charged) == (0, 0)
+        session.refresh(first)
+        assert (first.state, first.message_id) == ("delivered", f"gw-{first.number}")
+        assert ledger.balance(session=session, run_id=run_id).charged_fen == charged
