@@ -18,6 +18,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # Campaigns and runs: every union role reads them.
     "campaigns.read": UNION_STAFF,
     "runs.read": UNION_STAFF,
+    # Starting a run spends budget; the planners who prepared the campaign start, resume and cancel it.
+    "runs.start": frozenset({"planner"}),
+    "runs.cancel": frozenset({"planner"}),
     # A print shop's own batches (which batches are its own is checked against its organisation).
     "batches.read": frozenset({"printshop"}),
     "batches.download": frozenset({"printshop"}),

@@ -33,6 +33,9 @@ MATRIX: list[tuple[str, str, dict[str, object] | None, set[str]]] = [
     ("POST", "/api/v1/audiences", {"name": "女职工2", "expression": "gender = 'F'"}, {"planner"}),
     ("GET", "/api/v1/campaigns", None, UNION),
     ("GET", "/api/v1/runs/{run}", None, UNION),
+    ("POST", "/api/v1/runs", {"campaign": "俏佳人-mine", "period": "2027-Q1"}, {"planner"}),
+    ("POST", "/api/v1/runs/{run}/resume", None, {"planner"}),
+    ("POST", "/api/v1/runs/{run}/cancel", None, {"planner"}),
 ]
 
 
@@ -173,3 +176,42 @@ def test_uploads_over_the_limit_are_refused(client: TestClient, people: People) 
         },
     )
     assert response.status_code == 413
+
+
+def test_a_planner_starts_a_run_once_per_idempotency_key(
+    client: TestClient, people: People, committed_engine: Engine
+) -> None:
+    import time
+
+    from outreach.runs.models import Run
+    from tests.runs.world import committed_world
+
+    world = committed_world(committed_engine, women=6, batch_size=10, print_shop=people.shop.name)
+    headers = {**people.bearer("planner"), "Idempotency-Key": "start-2027-Q1"}
+    body = {"campaign": world.campaign, "period": "2027-Q1"}
+    started = client.post("/api/v1/runs", json=body, headers=headers)
+    assert started.status_code == 202, started.text
+    run_id = started.json()["id"]
+    again = client.post("/api/v1/runs", json=body, headers=headers)
+    assert again.json() == started.json() and again.headers["idempotent-replayed"] == "true"
+    other = client.post("/api/v1/runs", json={**body, "period": "2027-Q2"}, headers=headers)
+    assert other.status_code == 409
+    deadline = time.monotonic() + 120
+    while (state := client.get(f"/api/v1/runs/{run_id}", headers=headers).json()["state"]) not in (
+        "done",
+        "stalled",
+    ):
+        assert time.monotonic() < deadline, state
+        time.sleep(0.5)
+    assert state == "done"
+    with Session(committed_engine) as session:
+        assert len(session.scalars(select(Run)).all()) == 1
+        assert session.scalars(select(AuditEntry.action).where(AuditEntry.object_type == "run")).all() == [
+            "run.start"
+        ]
+    unapproved = client.post(
+        "/api/v1/runs", json={**body, "period": "2027-Q3"}, headers=people.bearer("planner")
+    )
+    assert unapproved.status_code == 409 and unapproved.json()["type"].endswith("/wrong-state")
+    done = client.post(f"/api/v1/runs/{run_id}/cancel", headers=people.bearer("planner"))
+    assert done.status_code == 409

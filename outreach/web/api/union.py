@@ -1,17 +1,20 @@
-"""The union side of the API: audiences (count, preview, save), campaigns, runs' status."""
+"""The union side of the API: audiences (count, preview, save), campaigns, runs (start, status, cancel)."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from audiences import service as audiences
 from outreach.accounts import audit
 from outreach.campaigns import service as campaigns
+from outreach.runs import executor
 from outreach.runs import service as runs
 from outreach.web import idempotency
 from outreach.web.dependencies import DbSession, Principal, require
@@ -191,10 +194,7 @@ def list_campaigns(
     return [CampaignOut.model_validate(c, from_attributes=True) for c in campaigns.list_all(session=session)]
 
 
-@router.get("/runs/{run_id}", response_model=RunStatusOut, summary="运行进度")
-def run_status(
-    run_id: int, session: DbSession, principal: Annotated[Principal, Depends(require("runs.read"))]
-) -> RunStatusOut:
+def _run_status(session: Session, run_id: int) -> RunStatusOut:
     s = runs.status(session=session, run_id=run_id)
     return RunStatusOut(
         id=s.run.id,
@@ -210,3 +210,87 @@ def run_status(
         errors=list(s.errors),
         note=s.run.note,
     )
+
+
+@router.get("/runs/{run_id}", response_model=RunStatusOut, summary="运行进度")
+def run_status(
+    run_id: int, session: DbSession, principal: Annotated[Principal, Depends(require("runs.read"))]
+) -> RunStatusOut:
+    return _run_status(session, run_id)
+
+
+class RunIn(BaseModel):
+    """开始一次运行。"""
+
+    campaign: str = Field(description="活动名称", max_length=100)
+    period: str = Field(description="期次，如 2027-Q1", max_length=10)
+
+
+@router.post(
+    "/runs",
+    response_model=RunStatusOut,
+    status_code=202,
+    summary="开始运行",
+    description=(
+        "冻结收件人、预留预算，然后在后台生成（有 Celery 时交给 worker）。期次未批准为 409。"
+        "可带 Idempotency-Key；同一活动同一期次只有一次运行。"
+    ),
+)
+def start_run(
+    body: RunIn,
+    request: Request,
+    session: DbSession,
+    principal: Annotated[Principal, Depends(require("runs.start"))],
+) -> JSONResponse:
+    def begin() -> tuple[int, RunStatusOut]:
+        campaign = campaigns.get_by_name(session=session, name=body.campaign)
+        run, started = runs.start_by_hand(session=session, campaign=campaign, period=body.period)
+        audit.record(
+            session=session,
+            actor=principal.actor,
+            action="run.start" if started else "run.start.existing",
+            object_type="run",
+            object_id=run.id,
+            after={"state": run.state, "pieces": run.piece_count, "period": run.period},
+        )
+        return 202, _run_status(session, run.id)
+
+    response = idempotency.answer(
+        request=request, session=session, principal=principal, body=body.model_dump(), compute=begin
+    )
+    run_id = int(json.loads(bytes(response.body))["id"])
+    # The executor opens its own sessions: what this request stored must be committed first.
+    session.commit()
+    executor.execute(run_id, wait=False)
+    return response
+
+
+@router.post("/runs/{run_id}/resume", response_model=RunStatusOut, status_code=202, summary="继续运行")
+def resume_run(
+    run_id: int, session: DbSession, principal: Annotated[Principal, Depends(require("runs.start"))]
+) -> RunStatusOut:
+    runs.get(session=session, run_id=run_id)
+    audit.record(
+        session=session, actor=principal.actor, action="run.resume", object_type="run", object_id=run_id
+    )
+    session.commit()
+    executor.resume(run_id, wait=False)
+    return _run_status(session, run_id)
+
+
+@router.post("/runs/{run_id}/cancel", response_model=RunStatusOut, summary="取消运行")
+def cancel_run(
+    run_id: int, session: DbSession, principal: Annotated[Principal, Depends(require("runs.cancel"))]
+) -> RunStatusOut:
+    before = runs.get(session=session, run_id=run_id).state
+    run = runs.cancel(session=session, run_id=run_id)
+    audit.record(
+        session=session,
+        actor=principal.actor,
+        action="run.cancel",
+        object_type="run",
+        object_id=run_id,
+        before={"state": before},
+        after={"state": run.state},
+    )
+    return _run_status(session, run_id)
