@@ -121,8 +121,9 @@ class Piece(Base):
 class Batch(Base):
     """A print (or SMS gateway) batch of a run: its files, their checksums, and what the print shop reported.
 
-    `files` maps a role (envelopes, letters, manifest, ticket, ticket_pdf, sms) to
-    {"key": storage key, "sha256": ..., "bytes": ...}; it outlives the files themselves after purging.
+    `files` maps a file name (its channel's delivery files, e.g. envelopes.pdf and letters.pdf or sms.csv;
+    then manifest.csv, ticket.json, ticket.pdf, SHA256SUMS and the ZIP) to {"key": storage key, "sha256":
+    ..., "bytes": ...}; it outlives the files themselves after purging.
     """
 
     __tablename__ = "batches"
