@@ -1,4 +1,4 @@
-"""Channels: how a campaign's frozen pieces leave — printed letters, SMS gateway files (live SMS next).
+"""Channels: how a campaign's frozen pieces leave — printed letters, SMS gateway files, live SMS.
 
 A channel turns one batch of frozen pieces into a named result per piece (state, reason, parts, cost basis)
 and into the batch's files; it says at which piece state a piece is charged (`charge_on`). The run, the
@@ -171,16 +171,29 @@ _REGISTRY: dict[str, Channel] = {}
 
 
 def get_channel(name: str) -> Channel:
-    """The channel a campaign or kit names (`letter`, `sms`, or the old `mail`)."""
+    """The channel a campaign or kit names (`letter`, `sms`, or the old `mail`).
+
+    SMS goes through the live gateway when one is configured (OUTREACH_SMS_GATEWAY), else into gateway files.
+    """
     word = channel_word(name)
-    if word not in _REGISTRY:
+    key: str = word
+    if word == "sms":
+        from outreach.settings import get_settings
+
+        if get_settings().sms_gateway:
+            key = "sms-live"
+    if key not in _REGISTRY:
         # Imported on first use: the letter channel pulls in ReportLab, which a CLI listing never needs.
-        if word == "letter":
+        if key == "letter":
             from outreach.channels.letter import LetterChannel
 
-            _REGISTRY[word] = LetterChannel()
+            _REGISTRY[key] = LetterChannel()
+        elif key == "sms-live":
+            from outreach.channels.sms_live import SmsLiveChannel
+
+            _REGISTRY[key] = SmsLiveChannel()
         else:
             from outreach.channels.sms_files import SmsFilesChannel
 
-            _REGISTRY[word] = SmsFilesChannel()
-    return _REGISTRY[word]
+            _REGISTRY[key] = SmsFilesChannel()
+    return _REGISTRY[key]

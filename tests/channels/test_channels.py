@@ -241,3 +241,19 @@ def test_a_piece_keeps_its_recorded_state_when_its_batch_is_delivered_again(
         session.refresh(first)
         assert (first.state, first.message_id) == ("delivered", f"gw-{first.number}")
         assert ledger.balance(session=session, run_id=run_id).charged_fen == charged
+
+
+def test_sms_goes_live_only_when_a_gateway_is_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    from outreach.channels.sms_live import SmsLiveChannel
+    from outreach.settings import get_settings
+
+    assert isinstance(get_channel("sms"), SmsFilesChannel)
+    monkeypatch.setenv("OUTREACH_SMS_GATEWAY", "aliyun")
+    get_settings.cache_clear()
+    try:
+        live = get_channel("sms")
+        assert isinstance(live, SmsLiveChannel) and live.charge_on == "submitted"
+    finally:
+        monkeypatch.delenv("OUTREACH_SMS_GATEWAY")
+        get_settings.cache_clear()
+    assert isinstance(get_channel("sms"), SmsFilesChannel)
