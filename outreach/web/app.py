@@ -24,6 +24,7 @@ from outreach.web.api import audit as audit_api
 from outreach.web.api import batches as batches_api
 from outreach.web.api import me as me_api
 from outreach.web.api import union as union_api
+from outreach.web.pages import audit as audit_pages
 from outreach.web.pages import auth as auth_pages
 from outreach.web.pages import portal as portal_pages
 from outreach.web.pages.render import render_error
@@ -147,6 +148,7 @@ def create_app() -> FastAPI:
     app.include_router(api)
     app.include_router(auth_pages.router)
     app.include_router(portal_pages.router)
+    app.include_router(audit_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_api_route(
         "/healthz",

@@ -181,3 +181,17 @@ def test_returned_numbers_are_read_from_typed_text_and_scanner_csv() -> None:
         assert "第 2 行" in str(exc) and "R1-2" in str(exc)
     else:
         raise AssertionError("R1-2 was taken")
+
+
+def test_admins_read_the_audit_log_page_and_others_do_not(client: TestClient, people: People) -> None:
+    login(client, "shop")
+    assert client.get("/audit").status_code == 403
+    client.cookies.clear()
+    login(client, "admin")
+    home = client.get("/")
+    assert 'href="/audit"' in home.text
+    page = client.get("/audit?action=access.denied")
+    assert page.status_code == 200 and "审计日志" in page.text and "access.denied" in page.text
+    assert "<td>shop</td>" in page.text
+    assert "没有符合条件的记录" in client.get("/audit?account=nobody").text
+    assert client.get("/audit?since=not-a-date").status_code == 422
