@@ -1,4 +1,9 @@
-"""Audiences: compile an expression to the recipients it selects, count and preview them, save it by name."""
+"""Audiences: compile an expression to the recipients it selects, count and preview them, save it by name.
+
+The one place for what a channel reaches and for warning of compared values no registry row
+holds (`unit.township = '城关'` names 城关镇). Takes plain arguments and returns the schemas of
+audiences/schemas.py, so the CLI, the web API and the pages show the same answers.
+"""
 
 from __future__ import annotations
 
