@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -250,3 +251,52 @@ def _skip(fh: BinaryIO, offset: int) -> None:
         if not block:
             return
         offset -= len(block)
+
+
+class _Sink:
+    """A write-only stream that hands over what was written since the last `take` (for a streamed ZIP)."""
+
+    def __init__(self) -> None:
+        self._chunks: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self._chunks.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        """Nothing to flush: `take` hands the bytes over."""
+
+    def take(self) -> bytes:
+        data = b"".join(self._chunks)
+        self._chunks.clear()
+        return data
+
+
+# A fixed time stamp for every member: the same batch zips to the same bytes.
+_ZIP_TIME = (2020, 1, 1, 0, 0, 0)
+
+
+def zip_members(batch: ShopBatch) -> list[tuple[str, str]]:
+    """The (name in the ZIP, storage key) of every file of a batch, except ZIPs made at assembly."""
+    if batch.purged_at is not None:
+        raise NotFound(_("the files of batch {id} were deleted after the retention period", id=batch.id))
+    return [
+        (name, str(meta["key"]))
+        for name, meta in batch.downloadable
+        if not name.lower().endswith(".zip") and meta.get("key")
+    ]
+
+
+def stream_zip(storage: Storage, members: Sequence[tuple[str, str]]) -> Iterator[bytes]:
+    """One ZIP of the members, written as it is sent: stored (PDFs are compressed already), memory flat."""
+    sink = _Sink()
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED) as archive:  # type: ignore[call-overload]
+        for name, key in members:
+            info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_STORED
+            with storage.open(key) as source, archive.open(info, "w", force_zip64=True) as target:
+                for block in iter(lambda: source.read(CHUNK), b""):
+                    target.write(block)
+                    yield sink.take()
+            yield sink.take()
+    yield sink.take()

@@ -24,6 +24,7 @@ MATRIX: list[tuple[str, str, dict[str, object] | None, set[str]]] = [
     ("GET", "/api/v1/batches", None, {"shop"}),
     ("GET", "/api/v1/batches/{batch}", None, {"shop"}),
     ("GET", "/api/v1/batches/{batch}/files/letters.pdf", None, {"shop"}),
+    ("GET", "/api/v1/batches/{batch}/zip", None, {"shop"}),
     ("POST", "/api/v1/batches/{batch}/state", {"state": "downloaded"}, {"shop"}),
     ("POST", "/api/v1/batches/{batch}/returns", {"numbers": []}, {"shop"}),
     ("GET", "/api/v1/audit", None, {"admin"}),

@@ -195,3 +195,21 @@ def test_admins_read_the_audit_log_page_and_others_do_not(client: TestClient, pe
     assert "<td>shop</td>" in page.text
     assert "没有符合条件的记录" in client.get("/audit?account=nobody").text
     assert client.get("/audit?since=not-a-date").status_code == 422
+
+
+def test_a_batch_downloads_as_one_zip_of_its_files(
+    client: TestClient, people: People, committed_engine: Engine
+) -> None:
+    import io
+    import zipfile
+
+    batches = make_batches(committed_engine, people, count=1, size=300_000)
+    response = client.get(f"/api/v1/batches/{batches.mine[0]}/zip", headers=people.bearer("shop"))
+    assert response.status_code == 200 and response.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        assert archive.namelist() == ["letters.pdf"]
+        assert archive.read("letters.pdf") == batches.file_bytes
+    again = client.get(f"/api/v1/batches/{batches.mine[0]}/zip", headers=people.bearer("shop"))
+    assert again.content == response.content  # the same batch zips to the same bytes
+    assert client.get(f"/api/v1/batches/{batches.theirs}/zip", headers=people.bearer("shop")).status_code == 404
+    assert client.get(f"/api/v1/batches/{batches.mine[0]}/zip", headers=people.bearer("planner")).status_code == 403

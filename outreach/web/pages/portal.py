@@ -11,7 +11,7 @@ from outreach.errors import InputError
 from outreach.i18n import _
 from outreach.runs.models import BATCH_STATES
 from outreach.web import printshops
-from outreach.web.api.batches import download, organisation_of, report_returns, report_state
+from outreach.web.api.batches import download, download_zip, organisation_of, report_returns, report_state
 from outreach.web.dependencies import DbSession, Principal, require
 from outreach.web.pages.render import render
 
@@ -72,6 +72,13 @@ def batch_file(
     principal: Annotated[Principal, Depends(require("batches.download"))],
 ) -> Response:
     return download(request=request, session=session, principal=principal, batch_id=batch_id, role=role)
+
+
+@router.get("/batches/{batch_id}/zip")
+def batch_zip(
+    batch_id: int, session: DbSession, principal: Annotated[Principal, Depends(require("batches.download"))]
+) -> Response:
+    return download_zip(session=session, principal=principal, batch_id=batch_id)
 
 
 @router.post("/batches/{batch_id}/state")
