@@ -781,8 +781,13 @@ def _tables(registry: RegistryFile, filename: str, today: date) -> tuple[list[_T
 
 
 def _sha256(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+    try:
+        with path.open("rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError as exc:
+        raise ImportFileError(
+            _("{file}: cannot be read ({reason})", file=path.name, reason=exc.strerror or str(exc))
+        ) from None
 
 
 def import_registry(
