@@ -9,18 +9,22 @@ import re
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 from typing import Any, BinaryIO
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outreach.accounts.models import Organisation
 from outreach.campaigns.models import Campaign
+from outreach.db import utcnow
 from outreach.errors import InputError, NotFound
 from outreach.i18n import _
+from outreach.periods import local_date
 from outreach.runs import printshop
 from outreach.runs.models import Batch, Run, piece_number
+from outreach.settings import get_settings
 from outreach.storage import Storage
 
 PIECE_NUMBER = re.compile(r"R(\d{6})-(\d{7})")
@@ -119,10 +123,29 @@ def file_of(batch: ShopBatch, role: str) -> dict[str, Any]:
     return meta
 
 
-def report(*, session: Session, organisation: Organisation, batch_id: int, state: str) -> ShopBatch:
-    """Records the shop's progress on one of its batches (forward only)."""
-    get_batch(session=session, organisation=organisation, batch_id=batch_id)
-    printshop.report(session=session, batch_id=batch_id, state=state)
+def report(
+    *, session: Session, organisation: Organisation, batch_id: int, state: str, mailed_on: date | None = None
+) -> ShopBatch:
+    """Records the shop's progress on one of its batches (forward only); `mailed_on` dates a mailing."""
+    before = get_batch(session=session, organisation=organisation, batch_id=batch_id)
+    if mailed_on is not None:
+        if state != "mailed":
+            raise InputError(_("a mailing date goes with the state mailed only"))
+        earliest = local_date(before.created_at)
+        if not earliest <= mailed_on <= local_date():
+            raise InputError(
+                _(
+                    "the mailing date {day} must lie between {earliest} and today",
+                    day=mailed_on.isoformat(),
+                    earliest=earliest.isoformat(),
+                )
+            )
+    batch = printshop.report(session=session, batch_id=batch_id, state=state)
+    if mailed_on is not None and before.mailed_at is None:
+        # Noon of that day in the union's zone (or now, if earlier): people read back the date they gave.
+        noon = datetime.combine(mailed_on, time(12), tzinfo=ZoneInfo(get_settings().timezone))
+        batch.mailed_at = min(noon.astimezone(UTC), utcnow())
+        session.flush()
     return get_batch(session=session, organisation=organisation, batch_id=batch_id)
 
 

@@ -213,3 +213,27 @@ def test_a_batch_downloads_as_one_zip_of_its_files(
     assert again.content == response.content  # the same batch zips to the same bytes
     assert client.get(f"/api/v1/batches/{batches.theirs}/zip", headers=people.bearer("shop")).status_code == 404
     assert client.get(f"/api/v1/batches/{batches.mine[0]}/zip", headers=people.bearer("planner")).status_code == 403
+
+
+def test_a_mailing_is_dated_by_the_shop_within_reason(
+    client: TestClient, people: People, committed_engine: Engine
+) -> None:
+    from datetime import timedelta
+
+    from outreach.periods import local_date
+
+    batches = make_batches(committed_engine, people, count=1, size=100)
+    url = f"/api/v1/batches/{batches.mine[0]}/state"
+    shop = people.bearer("shop")
+    tomorrow = (local_date() + timedelta(days=1)).isoformat()
+    future = client.post(url, json={"state": "mailed", "mailed_on": tomorrow}, headers=shop)
+    assert future.status_code == 422 and "交寄日期" in future.json()["detail"]
+    wrong = client.post(url, json={"state": "printed", "mailed_on": local_date().isoformat()}, headers=shop)
+    assert wrong.status_code == 422
+    today = local_date().isoformat()
+    mailed = client.post(url, json={"state": "mailed", "mailed_on": today}, headers=shop)
+    assert mailed.status_code == 200 and mailed.json()["state"] == "mailed"
+    with Session(committed_engine) as session:
+        stored = session.get(Batch, batches.mine[0])
+        assert stored is not None and stored.mailed_at is not None
+        assert local_date(stored.mailed_at).isoformat() == today

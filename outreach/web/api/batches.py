@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -66,6 +66,7 @@ class StateIn(BaseModel):
     """印刷厂报告的批次进度。"""
 
     state: str = Field(description="downloaded 已下载、printed 已印制或 mailed 已交寄；只能向前")
+    mailed_on: date | None = Field(default=None, description="交寄日期（仅 mailed；默认今天）")
 
 
 class ReturnsIn(BaseModel):
@@ -267,12 +268,14 @@ def download_batch_zip(
 
 
 def report_state(
-    *, session: Session, principal: Principal, batch_id: int, state: str
+    *, session: Session, principal: Principal, batch_id: int, state: str, mailed_on: date | None = None
 ) -> printshops.ShopBatch:
     """Records a shop's progress and writes it to the audit log."""
     org = organisation_of(session, principal)
     before = printshops.get_batch(session=session, organisation=org, batch_id=batch_id)
-    after = printshops.report(session=session, organisation=org, batch_id=batch_id, state=state)
+    after = printshops.report(
+        session=session, organisation=org, batch_id=batch_id, state=state, mailed_on=mailed_on
+    )
     audit.record(
         session=session,
         actor=principal.actor,
@@ -280,7 +283,7 @@ def report_state(
         object_type="batch",
         object_id=batch_id,
         before={"state": before.state},
-        after={"state": after.state},
+        after={"state": after.state, "mailed_at": after.mailed_at},
     )
     return after
 
@@ -297,7 +300,9 @@ def post_state(
     session: DbSession,
     principal: Annotated[Principal, Depends(require("batches.report"))],
 ) -> BatchOut:
-    batch = report_state(session=session, principal=principal, batch_id=batch_id, state=body.state)
+    batch = report_state(
+        session=session, principal=principal, batch_id=batch_id, state=body.state, mailed_on=body.mailed_on
+    )
     return batch_out(batch, url_prefix="/api/v1/batches")
 
 

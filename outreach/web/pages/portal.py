@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request, UploadFile
@@ -18,6 +19,15 @@ from outreach.web.pages.render import render
 router = APIRouter(prefix="/portal", include_in_schema=False)
 
 MAX_RETURNS_FILE = 5 * 1024 * 1024
+
+
+def _date_field(text: str) -> date | None:
+    if not text.strip():
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise InputError(_("{value} is not a date like 2027-01-15", value=text.strip()[:20])) from exc
 
 
 @router.get("")
@@ -87,8 +97,10 @@ def batch_state(
     session: DbSession,
     principal: Annotated[Principal, Depends(require("batches.report"))],
     state: Annotated[str, Form(max_length=20)],
+    mailed_on: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
-    report_state(session=session, principal=principal, batch_id=batch_id, state=state)
+    day = _date_field(mailed_on) if state == "mailed" else None
+    report_state(session=session, principal=principal, batch_id=batch_id, state=state, mailed_on=day)
     return RedirectResponse(f"/portal/batches/{batch_id}?done=state", status_code=303)
 
 
