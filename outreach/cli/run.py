@@ -20,6 +20,7 @@ from outreach.i18n import _
 from outreach.runs import executor, printshop, retention, supervisor
 from outreach.runs import service as runs
 from outreach.runs.executor import Execution, state_label
+from outreach.runs.states import batch_state_label
 from outreach.storage import get_storage
 
 app = typer.Typer(help=_("Runs: one campaign for one period."), no_args_is_help=True)
@@ -268,7 +269,7 @@ def list_batches(run_id: int) -> None:
 def report(batch_id: int, state: str = typer.Argument(..., help=_("downloaded, printed or mailed"))) -> None:
     with db.session_scope(db.ensure_schema()) as session:
         batch = printshop.report(session=session, batch_id=batch_id, state=state)
-        console.print(_("batch {batch}: {state}", batch=batch.id, state=safe(batch.state)))
+        console.print(_("batch {batch}: {state}", batch=batch.id, state=safe(batch_state_label(batch.state))))
 
 
 @batch_app.command(

@@ -40,9 +40,10 @@ from sqlalchemy.orm import Session
 from outreach import db
 from outreach.db import session_scope, utcnow
 from outreach.errors import OutreachError, StorageError
-from outreach.i18n import N_, _
+from outreach.i18n import _
 from outreach.runs import service as runs
 from outreach.runs.models import Run, RunEvent
+from outreach.runs.states import run_state_label
 from outreach.settings import Settings, get_settings
 from outreach.storage import Storage, get_storage, storage_error
 
@@ -57,19 +58,10 @@ ENDED = ("done", "cancelled", "stalled")
 # How many times a task retries a storage or database error (with backoff) before it gives up.
 TASK_RETRIES = 5
 
-STATE_LABELS = {
-    "waiting": N_("waiting for approval"),
-    "rendering": N_("rendering"),
-    "assembling": N_("assembling batches"),
-    "done": N_("done (all batches ready)"),
-    "cancelled": N_("cancelled by a person"),
-    "stalled": N_("stalled (needs a person)"),
-}
-
 
 def state_label(state: str) -> str:
     """A run state in words people read (Chinese by default)."""
-    return _(STATE_LABELS[state]) if state in STATE_LABELS else state
+    return run_state_label(state)
 
 
 class BrokerUnavailable(OutreachError):

@@ -23,6 +23,7 @@ from outreach.ledger import service as ledger
 from outreach.render import KitOptions, load_kit_cached
 from outreach.runs.batchfiles import write_batch_files
 from outreach.runs.models import BATCH_STATES, Batch, Piece, Run
+from outreach.runs.states import batch_state_label, parse_batch_state
 from outreach.settings import get_settings
 from outreach.storage import Storage, digest_and_size
 
@@ -180,12 +181,13 @@ def _delivery_files(channel: str) -> tuple[str, ...]:
 
 def report(*, session: Session, batch_id: int, state: str) -> Batch:
     """Records a batch's progress at the print shop; states only move forward; unassigned batches refused."""
-    if state not in BATCH_STATES[1:]:
+    state = parse_batch_state(state)
+    if state == BATCH_STATES[0]:
         raise InputError(
             _(
                 "a print shop reports one of {choices}, not {value}",
-                choices=", ".join(BATCH_STATES[1:]),
-                value=state,
+                choices="、".join(batch_state_label(s) for s in BATCH_STATES[1:]),
+                value=batch_state_label(state),
             )
         )
     batch = assigned(session=session, batch_id=batch_id).batch
@@ -194,8 +196,8 @@ def report(*, session: Session, batch_id: int, state: str) -> Batch:
             _(
                 "batch {id} is {state} already; it cannot go back to {target}",
                 id=batch_id,
-                state=batch.state,
-                target=state,
+                state=batch_state_label(batch.state),
+                target=batch_state_label(state),
             )
         )
     now = utcnow()

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from outreach.i18n import N_, _, current_language, translate
+from outreach.runs.states import batch_state_label
 from outreach.settings import get_settings
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -41,13 +42,7 @@ def size_text(value: object) -> str:
     return f"{value} B"
 
 
-# Batch states and file roles as the print shop reads them.
-STATE_LABELS = {
-    "ready": N_("state: ready"),
-    "downloaded": N_("state: downloaded"),
-    "printed": N_("state: printed"),
-    "mailed": N_("state: mailed"),
-}
+# File roles as the print shop reads them.
 FILE_LABELS = {
     "envelopes": N_("file: envelopes"),
     "letters": N_("file: letters"),
@@ -61,7 +56,7 @@ FILE_LABELS = {
 
 def state_label(state: str) -> str:
     """A batch state for people."""
-    return translate(STATE_LABELS[state]) if state in STATE_LABELS else state
+    return batch_state_label(state)
 
 
 def file_label(role: str) -> str:
