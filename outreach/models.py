@@ -5,6 +5,7 @@ from outreach.accounts import auth_models  # noqa: F401
 from outreach.accounts.models import Organisation
 from outreach.campaigns.models import Campaign
 from outreach.ledger.models import Budget, BudgetVersion, LedgerEntry, RateCard, RateCardFee  # noqa: F401
+from outreach.offers.models import AdBooking, CodeLookupFailure, Redemption, RedemptionCode  # noqa: F401
 from outreach.runs.models import Batch, Piece, Run
 
 __all__ = ["Audience", "Batch", "Campaign", "Organisation", "Piece", "RegistryImport", "Run", "Suppression", "Unit", "Worker"]

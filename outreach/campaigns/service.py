@@ -32,6 +32,7 @@ from outreach.db import utcnow
 from outreach.errors import Conflict, GlyphError, InputError, NotFound, StateError
 from outreach.i18n import _
 from outreach.ledger import service as ledger
+from outreach.offers import service as offers
 from outreach.periods import parse_quarter
 from outreach.render import (
     KitOptions,
@@ -154,13 +155,17 @@ def create(
     return campaign
 
 
-def content_hash(*, session: Session, campaign: Campaign) -> str:
-    """A digest of what an approval covers: the kit's files, the audience expression and the channel."""
+def content_hash(*, session: Session, campaign: Campaign, period: str | None = None) -> str:
+    """A digest of what an approval covers: the kit's files, the audience expression and the channel, and
+    the period's ad bookings (merchant, offer, validity, fee, artwork) when it has any."""
     audience = session.get(Audience, campaign.audience_id)
     assert audience is not None  # a foreign key guarantees it
     # The kit's digest alone (no full load): this runs on every schedule tick and run start.
     digest = kit_digest(resolve_kit_path(campaign.kit))
     text = "\n".join((digest, audience.expression, campaign.channel))
+    booked = offers.bookings_digest(session=session, campaign_id=campaign.id, period=period)
+    if booked is not None:
+        text += "\n" + booked
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -190,7 +195,7 @@ def approve(*, session: Session, campaign: Campaign, period: str, force: bool = 
                     first=first,
                 )
             )
-    campaign.approved_hash = content_hash(session=session, campaign=campaign)
+    campaign.approved_hash = content_hash(session=session, campaign=campaign, period=quarter)
     campaign.approved_period = quarter
     campaign.approved_at = utcnow()
     if campaign.first_period is None or quarter < campaign.first_period:
@@ -208,8 +213,11 @@ def approval_problem(*, session: Session, campaign: Campaign, period: str) -> st
     if campaign.approved_period != period:
         last = f" (approved content is for {campaign.approved_period})" if campaign.approved_period else ""
         return f"the content of campaign {campaign.name!r} for {period} has not been approved{last}"
-    if campaign.approved_hash != content_hash(session=session, campaign=campaign):
-        return f"campaign {campaign.name!r} changed (kit or audience) after approval; approve it again"
+    if campaign.approved_hash != content_hash(session=session, campaign=campaign, period=period):
+        return (
+            f"campaign {campaign.name!r} changed (kit, audience or ad bookings) after approval; "
+            "approve it again"
+        )
     return None
 
 

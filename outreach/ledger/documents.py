@@ -66,6 +66,14 @@ def _summary_rows(st: Statement) -> list[tuple[str, str]]:
         (_("Returned pieces"), f"{st.returned_pieces:,}"),
         (_("Refunds"), _money(-st.refunded_fen)),
         (_("Adjustments"), _money(st.adjusted_fen)),
+        *(
+            [
+                (_("Ad income"), _money(-st.ad_income_fen)),
+                (_("Net after ad income"), _money(st.net_after_income_fen)),
+            ]
+            if st.ad_income_fen
+            else []
+        ),
         (_("Closing balance"), _money(st.closing_fen)),
         (_("Open reservations"), _money(st.outstanding_fen)),
         (_("Available"), _money(st.available_fen)),
@@ -255,6 +263,9 @@ def _csv_rows(st: Statement) -> Iterable[Sequence[object]]:
         yuan_text(st.spent_fen),
         "spent",
     )
+    if st.ad_income_fen:
+        yield ("ad_income", "", st.period or "", *blank, yuan_text(st.ad_income_fen), "")
+        yield ("net_after_ad_income", "", st.period or "", *blank, yuan_text(st.net_after_income_fen), "")
     closing = "" if st.closing_fen is None else yuan_text(st.closing_fen)
     yield ("closing_balance", "", st.period or "", *blank, closing, "")
     yield ("open_reservations", "", "", *blank, yuan_text(st.outstanding_fen), "")

@@ -393,6 +393,31 @@ def record_return(*, session: Session, run_id: int, piece_id: int, reason: str) 
 refund = record_return
 
 
+def record_ad_income(
+    *, session: Session, run_id: int, booking_id: int, amount_fen: int, reason: str
+) -> LedgerEntry:
+    """Books a merchant's ad fee for the run's letters as income of the run's period, once per booking."""
+    existing = entry_of(session, run_id, "income", booking_id)
+    if existing is not None:
+        return existing
+    check_amount(amount_fen, what=_("ad fee"))
+    run = run_of(session, run_id)
+    entry = LedgerEntry(
+        campaign_id=run.campaign_id,
+        run_id=run_id,
+        piece_id=booking_id,
+        kind="income",
+        period=run.period,
+        list_fen=amount_fen,
+        waived_fen=0,
+        amount_fen=amount_fen,
+        reason=reason,
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
 def adjust(
     *, session: Session, campaign_id: int, amount_fen: int, reason: str, period: str | None = None
 ) -> LedgerEntry:

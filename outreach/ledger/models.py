@@ -23,7 +23,8 @@ from outreach.db import Base, UTCDateTime, utcnow
 
 # 'return' records a piece the post brought back (no money moves; a refund, if the offer gives one, is its own
 # 'refund' entry), so statements count returned pieces whether or not they were refunded.
-ENTRY_KINDS = ("reserve", "charge", "fee", "release", "refund", "adjust", "return")
+# 'income' is a merchant's ad fee for a slot of the run's letters (piece_id holds the booking's id).
+ENTRY_KINDS = ("reserve", "charge", "fee", "release", "refund", "adjust", "return", "income")
 # piece_id of entries that concern the whole run (reserve, fee, release): a real piece id is never 0.
 RUN_LEVEL = 0
 

@@ -212,6 +212,8 @@ class Statement:
     quarters: tuple[QuarterLine, ...] = ()
     # When the statement was made (UTC); documents show it in the union's time zone.
     generated_at: datetime | None = None
+    # Merchants' ad fees for slots of the period's letters ('income' entries).
+    ad_income_fen: int = 0
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -224,6 +226,12 @@ class Statement:
     def spent_fen(self) -> int:
         """Net charges less refunds plus adjustments."""
         return self.net_fen - self.refunded_fen + self.adjusted_fen
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def net_after_income_fen(self) -> int:
+        """What the period cost the union: spent less the merchants' ad fees."""
+        return self.spent_fen - self.ad_income_fen
 
     @computed_field  # type: ignore[prop-decorator]
     @property

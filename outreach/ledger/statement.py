@@ -186,7 +186,11 @@ def statement(*, session: Session, campaign_id: int, period: str | None = None) 
             spent_fen=sum(spent.values()),
         )
     )
+    income = session.execute(
+        select(*fen_sums(session, LedgerEntry.amount_fen)).where(*in_scope, LedgerEntry.kind == "income")
+    ).one()
     return Statement(
+        ad_income_fen=fen_values(session, income)[0],
         campaign_id=campaign_id,
         campaign_name=campaign.name,
         period=period,

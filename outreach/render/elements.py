@@ -15,7 +15,7 @@ from outreach.i18n import _
 from outreach.render.draw import Page, cmyk_fill, mm, text_ops
 from outreach.render.kit import Element, Kit, run_template
 from outreach.render.layout import Line, TextStyle, set_text
-from outreach.render.marks import barcode_ops
+from outreach.render.marks import barcode_ops, qr_ops
 from outreach.render.pdfwriter import PdfWriter
 
 NUMBER_TEXT_MM = 2.8  # height reserved under the bars for the human-readable piece number
@@ -135,6 +135,12 @@ def variable_ops(writer: PdfWriter, page: Page, kit: Kit, el: Element, variables
     if el.kind == "number":
         ops = _number_ops(writer, kit, el, str(variables["number"]))
         return f"q 1 0 0 1 {x:.2f} {top - mm(el.h):.2f} cm\n{ops}\nQ"
+    if el.kind == "qr":
+        code = str(variables.get("code") or "")
+        if not code:
+            return ""
+        size = mm(min(el.w, el.h))
+        return f"q 1 0 0 1 {x:.2f} {top - size:.2f} cm\n{_qr_ops(writer, code, size)}\nQ"
     text = render_text(kit, el, variables)
     missing = missing_glyphs(kit, el, text)
     if missing:
@@ -166,6 +172,16 @@ def _number_ops(writer: PdfWriter, kit: Kit, el: Element, number: str) -> str:
         + text_ops(writer, [_shift(ln, bars_h + 0.5) for ln in lines], 0, mm(el.h))
     )
     writer.memo["number"] = (key, ops)
+    return ops
+
+
+def _qr_ops(writer: PdfWriter, code: str, size: float) -> str:
+    """The QR code at the origin; the letter and the insert page of one piece reuse it."""
+    cached: tuple[tuple[str, float], str] | None = writer.memo.get("qr")
+    if cached is not None and cached[0] == (code, size):
+        return cached[1]
+    ops = qr_ops(code, 0, 0, size)
+    writer.memo["qr"] = ((code, size), ops)
     return ops
 
 

@@ -48,9 +48,11 @@ PIECE_VARS = frozenset(
         "seq",
         "mobile",
         "recipient",
+        "code",
     }
 )
-ELEMENT_KINDS = ("image", "text", "rect", "ellipse", "line", "number")
+# "qr": the piece's redemption code as a QR code (outreach.offers), beside the piece number's barcode.
+ELEMENT_KINDS = ("image", "text", "rect", "ellipse", "line", "number", "qr")
 IGNORED_FILES = ("__pycache__", ".pyc", ".DS_Store")
 
 
@@ -314,7 +316,7 @@ class _Loader:
             value = opts.get(font_key)
             if value is not None and value not in self.fonts:
                 raise self.fail(where, _("{key} {value!r} is not in [fonts]", key=font_key, value=value))
-        if kind == "number":
+        if kind in ("number", "qr"):
             variable = True
         try:
             return Element(

@@ -4,8 +4,13 @@ bar widths come from outreach.render.pdfwriter, the only module that touches Rep
 from __future__ import annotations
 
 from outreach.render.draw import BLEED_MM, Page, mm
-from outreach.render.pdfwriter import code128_modules
+from outreach.render.pdfwriter import code128_modules, qr_modules
 
+# A QR code keeps a quiet zone of four modules on every side (ISO/IEC 18004).
+QR_QUIET = 4
+# Smallest printed QR box (quiet zone included): 0.4 mm modules for a version-1 code, which phones and
+# counter scanners read from a hand-held letter.
+QR_MIN_MM = 12.0
 # Registration colour: all four plates, so the marks show on every separation.
 REGISTRATION = "1 1 1 1 K"
 MIN_MODULE_MM = 0.19  # narrowest bar the post's and inserters' scanners read reliably
@@ -84,5 +89,28 @@ def barcode_ops(value: str, x: float, y: float, w: float, h: float) -> str:
         if i % 2 == 0:
             ops.append(f"{pos:.2f} {y:.2f} {bw:.2f} {h:.2f} re")
         pos += bw
+    ops.append("f")
+    return "\n".join(ops)
+
+
+def qr_ops(value: str, x: float, y: float, size: float) -> str:
+    """A QR code of value in a square box (pt, bottom-left origin), quiet zone inside the box, black only."""
+    rows = qr_modules(value)
+    count = len(rows)
+    module = size / (count + 2 * QR_QUIET)
+    left = x + QR_QUIET * module
+    top = y + size - QR_QUIET * module
+    ops = ["0 0 0 1 k"]
+    for r, row in enumerate(rows):
+        yy = top - (r + 1) * module
+        c = 0
+        while c < count:  # one rectangle per run of dark modules in a row
+            if not row[c]:
+                c += 1
+                continue
+            start = c
+            while c < count and row[c]:
+                c += 1
+            ops.append(f"{left + start * module:.3f} {yy:.3f} {(c - start) * module:.3f} {module:.3f} re")
     ops.append("f")
     return "\n".join(ops)

@@ -13,7 +13,7 @@ from outreach.render.draw import BLEED_MM
 from outreach.render.elements import NUMBER_TEXT_MM, Overflow, fit_text, missing_glyphs, render_text
 from outreach.render.envelope import Zone, postage_box, reserved_zones, sender_boxes, sender_extent
 from outreach.render.kit import Element, Kit
-from outreach.render.marks import code128_width_mm
+from outreach.render.marks import QR_MIN_MM, code128_width_mm
 from outreach.render.recipient import base_variables, piece_variables, sample_recipients
 
 MIN_DPI = 300.0
@@ -66,6 +66,16 @@ def _page_problems(kit: Kit, label: str, elements: Sequence[Element], size: tupl
                 problems.append(
                     _("{where}: JPEG artwork must be CMYK for press, not {mode}", where=el.where, mode=mode)
                 )
+        if el.kind == "qr" and min(el.w, el.h) < QR_MIN_MM:
+            problems.append(
+                _(
+                    "{where}: QR code area {w:g}×{h:g} mm too small (needs {need:g}×{need:g} mm)",
+                    where=el.where,
+                    w=el.w,
+                    h=el.h,
+                    need=QR_MIN_MM,
+                )
+            )
         if el.kind == "number":
             need = code128_width_mm(SAMPLE_NUMBER)
             if el.w < need or el.h < NUMBER_TEXT_MM + 5:

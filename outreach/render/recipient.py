@@ -22,6 +22,8 @@ class Recipient:
     postcode: str | None
     township: str | None = None
     mobile: str | None = None
+    # The redemption code the letter's QR code carries (outreach.offers); None prints no QR code.
+    code: str | None = None
 
 
 def base_variables(
@@ -50,6 +52,7 @@ def piece_variables(base: Mapping[str, Any], r: Recipient) -> dict[str, Any]:
     out["number"] = r.number
     out["seq"] = r.seq
     out["mobile"] = r.mobile or ""
+    out["code"] = r.code or ""
     out["recipient"] = r
     return out
 
@@ -105,6 +108,7 @@ def sample_recipients(n: int, *, run: str = "P000000") -> list[Recipient]:
                 seq=i + 1,
                 gender="F",
                 mobile=f"13{(i * 7919) % 10**9:09d}",
+                code=f"PR00F{i + 1:05d}",
                 **fields,
             )
         )

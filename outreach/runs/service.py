@@ -26,6 +26,8 @@ from outreach.db import utcnow
 from outreach.errors import InputError, NotFound, StateError
 from outreach.i18n import _
 from outreach.ledger import service as ledger
+from outreach.offers import codes as offer_codes
+from outreach.offers import service as offers
 from outreach.periods import parse_quarter
 from outreach.render import Kit, KitOptions, Recipient, load_kit_cached
 from outreach.runs.batchfiles import batch_folder, batch_range, write_batch_files
@@ -83,6 +85,8 @@ def start(*, session: Session, campaign: Campaign, period: str, today: date | No
     if run.piece_count == 0:
         raise InputError(f"campaign {campaign.name!r} reaches nobody on {campaign.channel} for {period}")
     ledger.reserve(session=session, run_id=run.id, pieces=run.piece_count, parts_per_piece=max_parts(kit))
+    # A redemption code on every letter, and the period's ad fees booked as income (outreach.offers).
+    offers.on_frozen(session=session, run=run, campaign=campaign)
     campaign.state = "active"
     session.flush()
     return run
@@ -158,8 +162,8 @@ def batch_pieces(*, session: Session, run: Run, batch_seq: int) -> Sequence[Piec
     ).all()
 
 
-def recipient(piece: Piece) -> Recipient:
-    """What the renderer needs of a piece."""
+def recipient(piece: Piece, *, code: str | None = None) -> Recipient:
+    """What the renderer needs of a piece (and its redemption code, if it has one)."""
     return Recipient(
         number=piece_number(piece.run_id, piece.seq),
         seq=piece.seq,
@@ -170,6 +174,7 @@ def recipient(piece: Piece) -> Recipient:
         postcode=piece.postcode,
         township=piece.township,
         mobile=piece.mobile,
+        code=code,
     )
 
 
@@ -211,10 +216,15 @@ def render_batch(*, session: Session, run_id: int, batch_seq: int, storage: Stor
             "restore it to render the approved content"
         )
     channel = get_channel(kit.channel)
+    # The period's booked ad artwork in its slots, and each letter's redemption code (outreach.offers).
+    kit = offers.booked_kit(session=session, run=run, kit=kit)
+    codes = offer_codes.codes_of(
+        session=session, run_id=run.id, first_seq=pieces[0].seq, last_seq=pieces[-1].seq
+    )
     with tempfile.TemporaryDirectory(prefix="outreach-batch-") as tmp:
         output = channel.deliver(
             kit,
-            [recipient(p) for p in pieces],
+            [recipient(p, code=codes.get(p.seq)) for p in pieces],
             context=render_context(campaign, run),
             folder=batch_folder(storage, run, batch_seq),
             workdir=Path(tmp),

@@ -1,0 +1,1 @@
+"""Merchant offers in the letters: ad slots and their bookings per period, redemption codes, redemptions."""
