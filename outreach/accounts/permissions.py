@@ -26,6 +26,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "batches.download": frozenset({"printshop"}),
     "batches.report": frozenset({"printshop"}),
     "batches.returns": frozenset({"printshop"}),
+    # Merchant offers: a merchant records redemptions of its own offers and reads its own aggregated figures;
+    # planners read every offer's figures (outreach.offers).
+    "offers.redeem": frozenset({"merchant"}),
+    "offers.own_report": frozenset({"merchant"}),
+    "offers.report": frozenset({"admin", "planner"}),
 }
 
 

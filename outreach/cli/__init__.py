@@ -22,7 +22,7 @@ app = typer.Typer(
 
 def _register() -> None:
     # Each domain owns its commands; importing here keeps start-up cheap for `outreach --help`.
-    from outreach.cli import audience, campaign, db, demo, ledger, proof, registry, run, serve, user
+    from outreach.cli import audience, campaign, db, demo, ledger, offer, proof, registry, run, serve, user
     from outreach.cli.printshop import app as printshop_app
 
     app.add_typer(db.app, name="db")
@@ -34,6 +34,7 @@ def _register() -> None:
     app.add_typer(run.batch_app, name="batch")
     app.add_typer(printshop_app, name="printshop")
     app.add_typer(user.app, name="user")
+    app.add_typer(offer.app, name="offer")
     serve.register(app)
     proof.register(app)
     demo.register(app)

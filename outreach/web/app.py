@@ -23,9 +23,11 @@ from outreach.web import problems
 from outreach.web.api import audit as audit_api
 from outreach.web.api import batches as batches_api
 from outreach.web.api import me as me_api
+from outreach.web.api import offers as offers_api
 from outreach.web.api import union as union_api
 from outreach.web.pages import audit as audit_pages
 from outreach.web.pages import auth as auth_pages
+from outreach.web.pages import counter as counter_pages
 from outreach.web.pages import portal as portal_pages
 from outreach.web.pages.render import render_error
 
@@ -145,9 +147,11 @@ def create_app() -> FastAPI:
     api.include_router(batches_api.router)
     api.include_router(audit_api.router)
     api.include_router(union_api.router)
+    api.include_router(offers_api.router)
     app.include_router(api)
     app.include_router(auth_pages.router)
     app.include_router(portal_pages.router)
+    app.include_router(counter_pages.router)
     app.include_router(audit_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_api_route(
