@@ -1,5 +1,10 @@
 """Importing a registry file: validate and normalise each row, then upsert units and workers in bulk.
 
+The one place that applies the registry's row rules: the import and the proof (`proof_recipients`) read
+files through audiences.reader and check rows with the same parser, which names every problem of a row
+(line, column, reason), in the language of the catalogue (outreach.i18n). A workbook's sheets that carry
+the registry's headers are imported one after the other; the others are named in the summary.
+
 The file is streamed in chunks. Per chunk: the chunk's units are looked up (and cached for the rest of the
 file), new ones inserted and changed ones updated; then the stored (key, row_hash) of the chunk's workers are
 fetched in one query, and new workers are bulk-inserted, changed ones bulk-updated, the rest counted as
