@@ -19,8 +19,8 @@ from outreach.cli.output import console, safe
 from outreach.errors import InputError
 from outreach.i18n import N_, _
 from outreach.ledger import service
+from outreach.ledger.documents import rich_statement, write_statement_csv, write_statement_pdf
 from outreach.ledger.schemas import RateCardOut
-from outreach.ledger.statement import rich_statement, write_statement_csv, write_statement_pdf
 from outreach.money import MAX_PRICE_FEN, format_fen, parse_yuan
 from outreach.periods import local_date, parse_period
 

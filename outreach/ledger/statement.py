@@ -1,7 +1,8 @@
 """Where a run's money stands (balance) and a campaign's statement for a period, computed from entries.
 
 How a statement is shown (terminal, CSV, PDF) lives in `outreach.ledger.documents`; its three functions are
-also importable from here, where callers have always found them.
+also importable from here, where callers have always found them, without this module loading Rich or the
+renderer until one is asked for.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from sqlalchemy.orm import Session
 from outreach.db import utcnow
 from outreach.i18n import _
 from outreach.ledger import budgets
-from outreach.ledger.documents import rich_statement, write_statement_csv, write_statement_pdf
 from outreach.ledger.entries import run_of
 from outreach.ledger.models import LedgerEntry
 from outreach.ledger.schemas import AdjustmentLine, QuarterLine, RunBalance, RunLine, Statement
@@ -22,7 +22,16 @@ from outreach.ledger.sql import fen_sums, fen_values
 from outreach.periods import local_date, normalise_period, parse_period, year_periods
 from outreach.runs.models import Run
 
-__all__ = ["balance", "rich_statement", "statement", "write_statement_csv", "write_statement_pdf"]
+__all__ = ["balance", "statement"]
+_DOCUMENTS = ("rich_statement", "write_statement_csv", "write_statement_pdf")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _DOCUMENTS:
+        from outreach.ledger import documents
+
+        return getattr(documents, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # Per run and kind: (amount, pieces, units, list, waived).
 _Sums = tuple[int, int, int, int, int]

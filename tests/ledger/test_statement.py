@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from outreach.errors import InputError
 from outreach.ledger import service
+from outreach.ledger.documents import rich_statement, write_statement_csv, write_statement_pdf
 from outreach.ledger.schemas import AdjustmentLine, FeeLine, RunLine, Statement
-from outreach.ledger.statement import rich_statement, write_statement_csv, write_statement_pdf
 from outreach.money import format_fen
 from tests.ledger import factories as f
 
