@@ -41,8 +41,10 @@ REASON_NAMES: dict[str, str] = {
     "returned_mail": N_("letter returned"),
     "sms_reply": N_("replied to stop"),
 }
-# Replies that mean 'stop', after trimming, NFKC (full-width R -> R) and upper-casing.
-STOP_REPLIES = frozenset({"R", "T", "TD", "退订", "退訂", "拒收"})
+# Replies that mean 'stop', after NFKC (full-width Ｒ -> R, ideographic space -> space), trimming spaces and
+# trailing punctuation (退订。 T!) and upper-casing. N is what some gateways' templates ask for (回N退订).
+STOP_REPLIES = frozenset({"R", "T", "TD", "N", "退订", "退訂", "拒收"})
+_PADDING = " \t\r\n.。!！,，;；~～\"'“”‘’【】[]()（）"
 
 
 def _mobile(value: str) -> str:
@@ -114,8 +116,8 @@ def default_channel(reason: Reason) -> SuppressionChannel:
 
 
 def is_stop_reply(text: str) -> bool:
-    """Whether an SMS reply asks to stop (R, T, TD, 退订, 拒收; full-width and case folded)."""
-    folded = unicodedata.normalize("NFKC", text).strip().upper()
+    """Whether an SMS reply asks to stop (R, T, TD, N, 退订, 拒收; full-width, padded and case folded)."""
+    folded = unicodedata.normalize("NFKC", text).strip(_PADDING).upper()
     return folded in STOP_REPLIES
 
 

@@ -7,5 +7,6 @@ from outreach.campaigns.models import Campaign
 from outreach.ledger.models import Budget, BudgetVersion, LedgerEntry, RateCard, RateCardFee  # noqa: F401
 from outreach.offers.models import AdBooking, CodeLookupFailure, Redemption, RedemptionCode  # noqa: F401
 from outreach.runs.models import Batch, Piece, Run
+from outreach.runs.sms import SmsReceipt, SmsReply  # noqa: F401
 
 __all__ = ["Audience", "Batch", "Campaign", "Organisation", "Piece", "RegistryImport", "Run", "Suppression", "Unit", "Worker"]

@@ -92,6 +92,21 @@ class Settings(BaseSettings):
     sms_template_code: str | None = Field(
         default=None, description="Approved gateway template with one variable, content: the composed text."
     )
+    sms_retry_backoff: float = Field(
+        default=1.0, ge=0, description="Seconds before the first retry of a throttled SMS call (doubling)."
+    )
+    sms_marketing_hours: str = Field(
+        default="08:00-20:00", description="Hours marketing (推广) SMS may leave, local time."
+    )
+    sms_notice_hours: str = Field(
+        default="08:00-21:00", description="Hours notice (通知) SMS may leave, local time."
+    )
+    sms_daily_cap: int = Field(
+        default=1, ge=1, le=50, description="Messages per number per day per campaign (at most 50)."
+    )
+    sms_callback_token: SecretStr | None = Field(
+        default=None, description="Secret in the SMS callback URLs (?token=); unset refuses them."
+    )
     aliyun_access_key_id: str | None = Field(default=None, description="Aliyun AccessKey id for dysmsapi.")
     aliyun_access_key_secret: SecretStr | None = Field(default=None, description="Aliyun AccessKey secret.")
     aliyun_endpoint: str = Field(

@@ -11,7 +11,9 @@ import logging
 from celery import Task
 
 from outreach.campaigns import schedule
+from outreach.channels.gateways.base import GatewayError
 from outreach.db import session_scope, utcnow
+from outreach.i18n import _
 from outreach.runs import executor, retention, supervisor
 from outreach.storage import get_storage
 from workers.celery_app import app
@@ -23,7 +25,12 @@ def _retry_or_give_up(task: Task, run_id: int, exc: Exception) -> None:
     """Retries a database, storage or broker error with backoff; after the last try (or for any other error)
     the executor records it, and a lasting storage failure stalls the run instead of dropping the batch."""
     attempt = task.request.retries
-    if executor.retryable(exc) and attempt < executor.TASK_RETRIES:
+    if isinstance(exc, GatewayError) and exc.kind == "fatal":
+        # Credentials, signature, template or balance: no retry helps until a person acts.
+        executor.stall(run_id, _("the SMS gateway refuses every message: {error}", error=str(exc)))
+        return
+    again = executor.retryable(exc) or isinstance(exc, GatewayError)  # throttled past the channel's tries
+    if again and attempt < executor.TASK_RETRIES:
         raise task.retry(exc=exc, countdown=executor.retry_delay(attempt), max_retries=executor.TASK_RETRIES)
     executor.give_up(run_id, exc)
 

@@ -2,10 +2,12 @@
 the account's shared rate; a piece is charged once the gateway has taken it (`submitted`, with the gateway's
 id), and its receipt later says delivered or failed.
 
-Each piece is submitted at most once. Before its first call a batch stores an intent file; a batch that finds
-its intent file is being delivered again after a crash, so it first asks the gateway what it already took
-(`query_sent`) and sends only the rest. A throttled call is retried with a growing pause; a call that failed
-in a way that may have been taken (a time-out, a 5xx) is resolved by the same query before any resend.
+Each piece is submitted at most once. Before each call the batch's intent file lists the call's pieces; a
+piece that is still pending and listed there was tried before (a crash between the call and the commit, or a
+call that failed), so the gateway is asked what it already took (`query_sent`) and only the rest is sent. A
+batch paused at the end of its sending window has recorded what it sent, so the next morning sends the rest
+without a query. A throttled call is retried with a growing pause; a call that failed in a way that may have
+been taken (a time-out, a 5xx) is resolved by the same query before any resend.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from outreach.channels.gateways.base import (
     Sms,
     mask_text,
 )
+from outreach.channels.quiet_hours import SEND_UNTIL
 from outreach.channels.sms_files import sms_window
 from outreach.errors import InputError, NotFound
 from outreach.i18n import _
@@ -62,6 +65,8 @@ class SmsLiveChannel:
     charge_on: str = "submitted"
     keeps_mobile: bool = True
     delivery_files: tuple[str, ...] = (RESULT_FILE,)
+    # Messages leave now: a run sends its batches only inside the campaign's window, one worker per batch.
+    sends_live: bool = True
 
     def __init__(
         self,
@@ -69,13 +74,14 @@ class SmsLiveChannel:
         *,
         template: str | None = None,
         attempts: int = 6,
-        backoff: float = 1.0,
+        backoff: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._gateway = gateway
         self._template = template
         self.attempts = attempts
-        self.backoff = backoff
+        # The first retry's pause (doubling after): OUTREACH_SMS_RETRY_BACKOFF unless given.
+        self.backoff = get_settings().sms_retry_backoff if backoff is None else backoff
         self._sleep = sleep
 
     @property
@@ -113,7 +119,11 @@ class SmsLiveChannel:
         folder: BatchFolder,
         workdir: Path,
     ) -> BatchOutput:
-        """Submits the batch's messages (each at most once, also across a crash) and stores the answers."""
+        """Submits the batch's messages (each at most once, also across a crash) and stores the answers.
+
+        With `context[SEND_UNTIL]` (the end of the sending window) no call starts at or after that moment:
+        the pieces not yet sent then get no result and stay pending for the next window.
+        """
         rendered = render_sms(kit, recipients, context=context)
         parts = {m.number: m.parts for m in rendered}
         results: dict[str, PieceResult] = {}
@@ -123,44 +133,33 @@ class SmsLiveChannel:
                 results[m.number] = PieceResult(m.number, "failed", reason=m.error or _("no mobile number"))
             else:
                 outgoing.append(Sms(m.number, m.mobile, {CONTENT_PARAM: _body(m.text)}))
+        until = context.get(SEND_UNTIL)
+        deadline = until if isinstance(until, datetime) else None
         batch_ref = folder.prefix
-        since = self._intent(folder, workdir, count=len(outgoing))
-        if since is not None:
-            # Delivered before and not recorded: what the gateway took is submitted already.
-            outgoing = self._resolve(outgoing, results, parts, batch_ref=batch_ref, since=since)
-        else:
-            since = datetime.now(UTC)
-        self._send(outgoing, results, parts, batch_ref=batch_ref, since=since)
-        output = BatchOutput(results=[results[m.number] for m in rendered])
+        intent = Intent.load(folder, workdir, gateway=self.gateway.name)
+        doubtful = [m for m in outgoing if intent.tried(m.piece)]
+        if doubtful:
+            # Tried before and not recorded (a crash, or a call that failed): the gateway says what it took.
+            left = {
+                m.piece
+                for m in self._resolve(
+                    doubtful, results, parts, batch_ref=batch_ref, since=intent.since(doubtful)
+                )
+            }
+            outgoing = [m for m in outgoing if not intent.tried(m.piece) or m.piece in left]
+        self._send(outgoing, results, parts, batch_ref=batch_ref, intent=intent, until=deadline)
+        output = BatchOutput(results=[results[m.number] for m in rendered if m.number in results])
         path = workdir / RESULT_FILE
+        rows = _earlier_rows(folder)
+        for r in output.results:
+            # Aliyun's ids carry the number: the file shows it masked, as every log does.
+            rows[r.number] = [r.number, r.state, mask_text(r.message_id or ""), r.error_code or ""]
         with path.open("w", newline="", encoding="utf-8") as f:
             out = csv.writer(f)
             out.writerow(RESULT_HEADER)
-            for r in output.results:
-                # Aliyun's ids carry the number: the file shows it masked, as every log does.
-                out.writerow([r.number, r.state, mask_text(r.message_id or ""), r.error_code or ""])
+            out.writerows(rows[number] for number in sorted(rows))
         output.files[RESULT_FILE] = folder.put(path)
         return output
-
-    def _intent(self, folder: BatchFolder, workdir: Path, *, count: int) -> datetime | None:
-        """The time of an earlier attempt at this batch, or None after storing this attempt's intent."""
-        key = folder.key(INTENT_FILE)
-        if folder.storage.exists(key):
-            try:
-                with folder.storage.open(key) as stream:
-                    started = datetime.fromisoformat(json.load(stream)["started"])
-            except (NotFound, ValueError, KeyError, TypeError):
-                started = datetime.now(UTC) - timedelta(days=2)  # unreadable: look back far enough
-            return started - QUERY_MARGIN
-        path = workdir / INTENT_FILE
-        path.write_text(
-            json.dumps(
-                {"started": datetime.now(UTC).isoformat(), "gateway": self.gateway.name, "messages": count}
-            ),
-            encoding="utf-8",
-        )
-        folder.put(path)
-        return None
 
     def _resolve(
         self,
@@ -199,28 +198,50 @@ class SmsLiveChannel:
         parts: Mapping[str, int],
         *,
         batch_ref: str,
+        intent: Intent,
+        until: datetime | None,
+    ) -> None:
+        """Sends in calls of the gateway's size, each call's pieces written to the intent file first; stops
+        before a call that would start after `until`."""
+        size = max(1, self.gateway.max_batch)
+        for start in range(0, len(outgoing), size):
+            if until is not None and datetime.now(UTC) >= until:
+                log.info("sms batch %s: the sending window closed; %d left", batch_ref, len(outgoing) - start)
+                return
+            call = outgoing[start : start + size]
+            intent.record(call)
+            self._send_call(call, results, parts, batch_ref=batch_ref, since=intent.started - QUERY_MARGIN)
+
+    def _send_call(
+        self,
+        outgoing: Sequence[Sms],
+        results: dict[str, PieceResult],
+        parts: Mapping[str, int],
+        *,
+        batch_ref: str,
         since: datetime,
     ) -> None:
         """Sends until every message has an answer: retries with a growing pause, resolves doubtful calls."""
         attempt = 0
-        while outgoing:
+        todo = list(outgoing)
+        while todo:
             try:
-                answers = self.gateway.send_batch(outgoing, template=self.template, batch_ref=batch_ref)
+                answers = self.gateway.send_batch(todo, template=self.template, batch_ref=batch_ref)
                 failure: GatewayError | None = None
             except GatewayError as exc:
                 answers, failure = exc.results, exc
             again = self._record(answers, results, parts)
             answered = {r.piece for r in answers}
-            outgoing = [m for m in outgoing if m.piece not in answered or m.piece in again]
+            todo = [m for m in todo if m.piece not in answered or m.piece in again]
             if failure is not None:
                 if failure.kind == "fatal":
                     raise failure
                 if failure.maybe_sent:
-                    outgoing = self._resolve(outgoing, results, parts, batch_ref=batch_ref, since=since)
-            elif not outgoing:
+                    todo = self._resolve(todo, results, parts, batch_ref=batch_ref, since=since)
+            elif not todo:
                 return
             attempt += 1
-            if outgoing and attempt >= self.attempts:
+            if todo and attempt >= self.attempts:
                 if failure is not None:
                     raise failure
                 raise GatewayError(
@@ -229,17 +250,17 @@ class SmsLiveChannel:
                     kind="retryable",
                     message=_(
                         "{count} messages still refused after {attempts} tries",
-                        count=len(outgoing),
+                        count=len(todo),
                         attempts=attempt,
                     ),
                     maybe_sent=False,
                 )
-            if outgoing:
+            if todo:
                 pause = self.backoff * 2 ** (attempt - 1)
                 log.info(
                     "sms batch %s: %d messages wait %.1fs (attempt %d)",
                     batch_ref,
-                    len(outgoing),
+                    len(todo),
                     pause,
                     attempt,
                 )
@@ -283,6 +304,83 @@ class SmsLiveChannel:
             "insert_order": "-",
             "send_window": sms_window(),
         }
+
+
+class Intent:
+    """A batch's intent file: which pieces each attempt handed to the gateway, and when it started.
+
+    Written before each call, so a piece found pending later and listed here may have been taken.
+    """
+
+    def __init__(self, folder: BatchFolder, workdir: Path, *, gateway: str, attempts: list[dict[str, Any]]):
+        self.folder = folder
+        self.workdir = workdir
+        self.started = datetime.now(UTC)
+        self._attempts = attempts
+        self._mine: dict[str, Any] = {"started": self.started.isoformat(), "gateway": gateway, "pieces": []}
+        self._tried: dict[str, datetime] = {}
+        self._all_since: datetime | None = None
+        for attempt in attempts:
+            try:
+                at = datetime.fromisoformat(str(attempt["started"]))
+                pieces = attempt.get("pieces")
+            except (KeyError, ValueError, TypeError, AttributeError):
+                at, pieces = self.started - timedelta(days=2), None
+            if not isinstance(pieces, list):
+                # An intent without its pieces (older file, or unreadable): every piece is in doubt.
+                self._all_since = at if self._all_since is None else min(self._all_since, at)
+                continue
+            for piece in pieces:
+                key = str(piece)
+                self._tried[key] = min(self._tried.get(key, at), at)
+
+    @classmethod
+    def load(cls, folder: BatchFolder, workdir: Path, *, gateway: str) -> Intent:
+        """The batch's intent file as stored (none yet: no attempt)."""
+        key = folder.key(INTENT_FILE)
+        attempts: list[dict[str, Any]] = []
+        if folder.storage.exists(key):
+            try:
+                with folder.storage.open(key) as stream:
+                    data = json.load(stream)
+                attempts = list(data["attempts"]) if "attempts" in data else [data]
+            except (NotFound, ValueError, KeyError, TypeError):
+                attempts = [{"started": "unreadable"}]
+        return cls(folder, workdir, gateway=gateway, attempts=attempts)
+
+    def tried(self, piece: str) -> bool:
+        """Whether an earlier attempt may have handed this piece to the gateway."""
+        return self._all_since is not None or piece in self._tried
+
+    def since(self, messages: Sequence[Sms]) -> datetime:
+        """How far back the gateway's records must be searched for these messages."""
+        times = [self._tried[m.piece] for m in messages if m.piece in self._tried]
+        if self._all_since is not None:
+            times.append(self._all_since)
+        return min(times, default=self.started) - QUERY_MARGIN
+
+    def record(self, messages: Sequence[Sms]) -> None:
+        """Stores that this attempt is about to hand these messages to the gateway."""
+        if not self._mine["pieces"]:
+            self._attempts.append(self._mine)
+        self._mine["pieces"].extend(m.piece for m in messages)
+        path = self.workdir / INTENT_FILE
+        path.write_text(json.dumps({"attempts": self._attempts}), encoding="utf-8")
+        self.folder.put(path)
+
+
+def _earlier_rows(folder: BatchFolder) -> dict[str, list[str]]:
+    """The rows of the batch's submitted list from earlier attempts (before a pause), by piece."""
+    key = folder.key(RESULT_FILE)
+    if not folder.storage.exists(key):
+        return {}
+    try:
+        with folder.storage.open(key) as stream:
+            text = stream.read().decode("utf-8")
+    except (NotFound, UnicodeDecodeError):
+        return {}
+    rows = list(csv.reader(text.splitlines()))
+    return {row[0]: row for row in rows[1:] if len(row) == len(RESULT_HEADER)}
 
 
 def channel_receipts(receipts: Sequence[DeliveryReceipt]) -> list[Receipt]:

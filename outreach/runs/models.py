@@ -59,6 +59,9 @@ class Run(Base):
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     progress_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     redispatches: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # A live SMS run outside its sending window (or held by the per-number daily cap) waits until then; the
+    # supervisor resumes it and never counts the wait as a stall (outreach/runs/sms.py).
+    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (
         UniqueConstraint("campaign_id", "period"),
@@ -104,6 +107,10 @@ class Piece(Base):
     message_id: Mapped[str | None] = mapped_column(String(64), index=True)
     pages: Mapped[int | None] = mapped_column(SmallInteger)
     parts: Mapped[int | None] = mapped_column(SmallInteger)
+    # Consent evidence of a live SMS (kept at least six months): when the gateway took it, when its receipt
+    # said it arrived (or failed).
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (
         UniqueConstraint("run_id", "worker_id"),

@@ -22,6 +22,7 @@ from audiences.models import Audience
 from outreach.campaigns import service as campaigns
 from outreach.campaigns.models import Campaign
 from outreach.channels import Channel, PieceResult, Receipt, charged_states, get_channel
+from outreach.channels.quiet_hours import SEND_UNTIL
 from outreach.db import utcnow
 from outreach.errors import InputError, NotFound, StateError
 from outreach.i18n import _
@@ -30,6 +31,7 @@ from outreach.offers import codes as offer_codes
 from outreach.offers import service as offers
 from outreach.periods import parse_quarter
 from outreach.render import Kit, KitOptions, Recipient, load_kit_cached
+from outreach.runs import sms
 from outreach.runs.batchfiles import batch_folder, batch_range, write_batch_files
 from outreach.runs.models import Batch, Piece, Run, piece_number
 from outreach.settings import get_settings
@@ -203,12 +205,19 @@ def render_batch(*, session: Session, run_id: int, batch_seq: int, storage: Stor
     if run.state != "rendering":
         outcome.skipped = True
         return outcome
+    campaign = session.get(Campaign, run.campaign_id)
+    assert campaign is not None
+    live = getattr(get_channel(campaign.channel), "sends_live", False)
+    if live:
+        # One worker at a time sends a batch (a redelivered task waits here, then finds the pieces recorded).
+        first, last = batch_range(run, batch_seq)
+        session.execute(
+            select(Piece.id).where(Piece.run_id == run.id, Piece.seq.between(first, last)).with_for_update()
+        )
     pieces = batch_pieces(session=session, run=run, batch_seq=batch_seq)
     if all(p.state != "pending" for p in pieces):
         outcome.skipped = True
         return outcome
-    campaign = session.get(Campaign, run.campaign_id)
-    assert campaign is not None
     kit = load_kit_cached(campaign.kit, KitOptions.from_settings(get_settings()))
     if kit.digest != run.content_hash:
         raise StateError(
@@ -221,15 +230,28 @@ def render_batch(*, session: Session, run_id: int, batch_seq: int, storage: Stor
     codes = offer_codes.codes_of(
         session=session, run_id=run.id, first_seq=pieces[0].seq, last_seq=pieces[-1].seq
     )
+    context = render_context(campaign, run)
+    sending = pieces
+    gate: sms.Gate | None = None
+    if live:
+        # Live SMS: only inside the campaign's sending window and under its per-number daily cap.
+        gate = sms.gate(session=session, campaign=campaign, pieces=pieces, now=utcnow())
+        sending, context[SEND_UNTIL] = gate.send, gate.until
+        if not sending:
+            sms.settle_batch(session=session, run=run, campaign=campaign, pieces=pieces, gate=gate)
+            outcome.skipped = True
+            return outcome
     with tempfile.TemporaryDirectory(prefix="outreach-batch-") as tmp:
         output = channel.deliver(
             kit,
-            [recipient(p, code=codes.get(p.seq)) for p in pieces],
-            context=render_context(campaign, run),
+            [recipient(p, code=codes.get(p.seq)) for p in sending],
+            context=context,
             folder=batch_folder(storage, run, batch_seq),
             workdir=Path(tmp),
         )
     settled = record_results(session=session, run=run, channel=channel, pieces=pieces, results=output.results)
+    if gate is not None:
+        sms.settle_batch(session=session, run=run, campaign=campaign, pieces=pieces, gate=gate)
     outcome.charged = settled.charged
     outcome.rendered = settled.delivered
     outcome.failed = settled.failed
@@ -437,11 +459,14 @@ class RunStatus:
     batches_total: int
     batches_done: int
     errors: list[str]
+    # Live SMS: pieces the gateway took (awaiting their receipt) and those whose receipt said delivered.
+    submitted: int = 0
+    delivered: int = 0
 
     @property
     def done(self) -> int:
-        """Pieces rendered or failed."""
-        return self.rendered + self.failed
+        """Pieces rendered, submitted, delivered or failed."""
+        return self.rendered + self.submitted + self.delivered + self.failed
 
 
 def status(*, session: Session, run_id: int, max_errors: int = 20) -> RunStatus:
@@ -471,4 +496,6 @@ def status(*, session: Session, run_id: int, max_errors: int = 20) -> RunStatus:
         batches_total=run.batch_count,
         batches_done=run.batch_count - len(pending),
         errors=[f"{piece_number(run.id, s)}: {e}" for s, e in errors],
+        submitted=counts.get("submitted", 0),
+        delivered=counts.get("delivered", 0),
     )

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from outreach.db import session_scope, utcnow
 from outreach.i18n import _
-from outreach.runs import executor
+from outreach.runs import executor, sms
 from outreach.runs.models import Run
 from outreach.settings import get_settings
 
@@ -29,6 +29,8 @@ LIVE = "live"  # quiet, but its tasks are queued or held by a worker (or its loc
 REDISPATCHED = "redispatched"
 STALLED = "stalled"
 IDLE = "idle"  # not rendering or assembling: nothing to watch
+PAUSED = "paused"  # a live SMS run waiting for its next sending window: not a stall
+RESUMED = "resumed"  # its window opened: dispatched again
 
 
 def check_run(run_id: int, *, now: datetime | None = None) -> str:
@@ -43,9 +45,19 @@ def check_run(run_id: int, *, now: datetime | None = None) -> str:
         quiet = (now - max(stamps)).total_seconds() if stamps else float("inf")
         redispatches = run.redispatches
         error = executor.last_error(session=session, run_id=run_id)
+        paused = sms.due_to_resume(session=session, run_id=run_id, now=now)
+    local = settings.broker_url is None
+    if paused is False:
+        return PAUSED
+    if paused:
+        log.info("run %s: its sending window is open; dispatched again", run_id)
+        if local:
+            executor.hand_off(run_id, force=True)
+        else:
+            executor.dispatch(run_id, force=True, patience=1.0)
+        return RESUMED
     if quiet < executor.quiet_limit(settings):
         return MOVING
-    local = settings.broker_url is None
     if executor.local_alive(run_id) if local else bool(executor.live_tasks(run_id)):
         return LIVE
     if redispatches >= settings.stall_after:

@@ -7,9 +7,10 @@ in the process otherwise (the embedded default).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
-from outreach.channels.gateways.base import Gateway, RateLimit
+from outreach.channels.gateways.base import DeliveryReceipt, Gateway, GatewayName, RateLimit, Reply
 from outreach.channels.gateways.ratelimit import TokenBucket, bucket_key, local_bucket
 from outreach.errors import InputError
 from outreach.i18n import _
@@ -64,6 +65,34 @@ def gateway_from_settings(settings: Settings, *, redis_client: Any | None = None
             timeout=settings.sms_gateway_timeout,
             limiter=_limiter(settings, redis_client, "tencent", settings.tencent_sdk_app_id),
         )
+    raise InputError(_("no live SMS gateway is set: OUTREACH_SMS_GATEWAY must be aliyun or tencent"))
+
+
+class Pushes(Protocol):
+    """What the callbacks need of a gateway: its pushed receipts and replies read, and its answer."""
+
+    name: GatewayName
+
+    def parse_receipts(self, body: bytes, headers: Mapping[str, str]) -> list[DeliveryReceipt]:
+        """The delivery receipts in a pushed body."""
+
+    def parse_replies(self, body: bytes, headers: Mapping[str, str]) -> list[Reply]:
+        """The replies in a pushed body."""
+
+    def ack(self) -> dict[str, object]:
+        """The body the gateway expects back."""
+
+
+def pushes(name: str) -> Pushes:
+    """The reader of a gateway's pushes (aliyun or tencent), without its account's credentials."""
+    if name == "aliyun":
+        from outreach.channels.gateways.aliyun import AliyunPushes
+
+        return AliyunPushes()
+    if name == "tencent":
+        from outreach.channels.gateways.tencent import TencentPushes
+
+        return TencentPushes()
     raise InputError(_("no live SMS gateway is set: OUTREACH_SMS_GATEWAY must be aliyun or tencent"))
 
 

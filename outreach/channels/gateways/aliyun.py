@@ -84,7 +84,72 @@ class _CallRefused(Exception):
         self.code = code
 
 
-class AliyunGateway:
+class AliyunPushes:
+    """Aliyun's pushes (SmsReport receipts, SmsUp replies), read without an account (the callbacks)."""
+
+    name: GatewayName = "aliyun"
+
+    # -- what the gateway pushes -----------------------------------------------------------------------------
+
+    def parse_receipts(self, body: bytes, headers: Mapping[str, str]) -> list[DeliveryReceipt]:
+        """SmsReport: a JSON array of {phone_number, send_time, report_time, success, err_code, err_msg,
+        sms_size, biz_id, out_id}."""
+        what = "Aliyun SmsReport"
+        out: list[DeliveryReceipt] = []
+        for n, row in enumerate(items_of(load_json(body, what=what), what=what), start=1):
+            phone = text_field(row, "phone_number", what=what, n=n) or ""
+            biz_id = text_field(row, "biz_id", what=what, n=n) or ""
+            out_id = text_field(row, "out_id", what=what, n=n, required=False)
+            success = row.get("success")
+            if not isinstance(success, bool):
+                success = str(success).strip().lower() == "true"
+            size = text_field(row, "sms_size", what=what, n=n, required=False)
+            out.append(
+                DeliveryReceipt(
+                    gateway=self.name,
+                    message_id=message_id(out_id or "", phone),
+                    mobile=phone,
+                    delivered=success,
+                    gateway_ref=biz_id,
+                    error_code=None
+                    if success
+                    else text_field(row, "err_code", what=what, n=n, required=False),
+                    error=None if success else text_field(row, "err_msg", what=what, n=n, required=False),
+                    batch_ref=out_id,
+                    reported_at=parse_local_time(
+                        text_field(row, "report_time", what=what, n=n, required=False)
+                    ),
+                    parts=int(size) if size and size.isdigit() else None,
+                )
+            )
+        return out
+
+    def parse_replies(self, body: bytes, headers: Mapping[str, str]) -> list[Reply]:
+        """SmsUp: a JSON array of {phone_number, content, send_time, dest_code, sequence_id} (sequence_id is a
+        string or a number)."""
+        what = "Aliyun SmsUp"
+        out: list[Reply] = []
+        for n, row in enumerate(items_of(load_json(body, what=what), what=what), start=1):
+            out.append(
+                Reply(
+                    gateway=self.name,
+                    mobile=text_field(row, "phone_number", what=what, n=n) or "",
+                    text=str(row.get("content") or ""),
+                    received_at=parse_local_time(
+                        text_field(row, "send_time", what=what, n=n, required=False)
+                    ),
+                    gateway_ref=text_field(row, "sequence_id", what=what, n=n) or "",
+                    dest_code=text_field(row, "dest_code", what=what, n=n, required=False),
+                )
+            )
+        return out
+
+    def ack(self) -> dict[str, object]:
+        """{"code": 0, "msg": "接收成功"}: Aliyun's answer (anything but HTTP 200 makes it push again)."""
+        return dict(ACK)
+
+
+class AliyunGateway(AliyunPushes):
     """An Aliyun SMS account (one AccessKey, one approved signature)."""
 
     name: GatewayName = "aliyun"
@@ -260,65 +325,6 @@ class AliyunGateway:
             if page * _QUERY_PAGE >= total or not rows:
                 return None
             page += 1
-
-    # -- what the gateway pushes -----------------------------------------------------------------------------
-
-    def parse_receipts(self, body: bytes, headers: Mapping[str, str]) -> list[DeliveryReceipt]:
-        """SmsReport: a JSON array of {phone_number, send_time, report_time, success, err_code, err_msg,
-        sms_size, biz_id, out_id}."""
-        what = "Aliyun SmsReport"
-        out: list[DeliveryReceipt] = []
-        for n, row in enumerate(items_of(load_json(body, what=what), what=what), start=1):
-            phone = text_field(row, "phone_number", what=what, n=n) or ""
-            biz_id = text_field(row, "biz_id", what=what, n=n) or ""
-            out_id = text_field(row, "out_id", what=what, n=n, required=False)
-            success = row.get("success")
-            if not isinstance(success, bool):
-                success = str(success).strip().lower() == "true"
-            size = text_field(row, "sms_size", what=what, n=n, required=False)
-            out.append(
-                DeliveryReceipt(
-                    gateway=self.name,
-                    message_id=message_id(out_id or "", phone),
-                    mobile=phone,
-                    delivered=success,
-                    gateway_ref=biz_id,
-                    error_code=None
-                    if success
-                    else text_field(row, "err_code", what=what, n=n, required=False),
-                    error=None if success else text_field(row, "err_msg", what=what, n=n, required=False),
-                    batch_ref=out_id,
-                    reported_at=parse_local_time(
-                        text_field(row, "report_time", what=what, n=n, required=False)
-                    ),
-                    parts=int(size) if size and size.isdigit() else None,
-                )
-            )
-        return out
-
-    def parse_replies(self, body: bytes, headers: Mapping[str, str]) -> list[Reply]:
-        """SmsUp: a JSON array of {phone_number, content, send_time, dest_code, sequence_id} (sequence_id is a
-        string or a number)."""
-        what = "Aliyun SmsUp"
-        out: list[Reply] = []
-        for n, row in enumerate(items_of(load_json(body, what=what), what=what), start=1):
-            out.append(
-                Reply(
-                    gateway=self.name,
-                    mobile=text_field(row, "phone_number", what=what, n=n) or "",
-                    text=str(row.get("content") or ""),
-                    received_at=parse_local_time(
-                        text_field(row, "send_time", what=what, n=n, required=False)
-                    ),
-                    gateway_ref=text_field(row, "sequence_id", what=what, n=n) or "",
-                    dest_code=text_field(row, "dest_code", what=what, n=n, required=False),
-                )
-            )
-        return out
-
-    def ack(self) -> dict[str, object]:
-        """{"code": 0, "msg": "接收成功"}: Aliyun's answer (anything but HTTP 200 makes it push again)."""
-        return dict(ACK)
 
     def classify(self, error_code: str) -> ErrorKind:
         """Aliyun codes: throttling and system errors retry, a bad number is per number, the rest is fatal."""

@@ -72,7 +72,68 @@ _PREFIXES: tuple[tuple[str, ErrorKind], ...] = (
 )
 
 
-class TencentGateway:
+class TencentPushes:
+    """Tencent's status and reply callbacks read without an account: what the callbacks need."""
+
+    name: GatewayName = "tencent"
+
+    # -- what the gateway pushes -----------------------------------------------------------------------------
+
+    def parse_receipts(self, body: bytes, headers: Mapping[str, str]) -> list[DeliveryReceipt]:
+        """The status callback: a JSON array of {user_receive_time, nationcode, mobile, report_status, errmsg,
+        description, sid}."""
+        what = "Tencent SMS status callback"
+        out: list[DeliveryReceipt] = []
+        for n, row in enumerate(items_of(load_json(body, what=what), what=what), start=1):
+            sid = text_field(row, "sid", what=what, n=n) or ""
+            status = (text_field(row, "report_status", what=what, n=n) or "").upper()
+            ok = status == "SUCCESS"
+            out.append(
+                DeliveryReceipt(
+                    gateway=self.name,
+                    message_id=sid,
+                    mobile=national(text_field(row, "mobile", what=what, n=n) or ""),
+                    delivered=ok,
+                    gateway_ref=sid,
+                    error_code=None
+                    if ok
+                    else (text_field(row, "errmsg", what=what, n=n, required=False) or status),
+                    error=None if ok else text_field(row, "description", what=what, n=n, required=False),
+                    reported_at=parse_local_time(
+                        text_field(row, "user_receive_time", what=what, n=n, required=False)
+                    ),
+                )
+            )
+        return out
+
+    def parse_replies(self, body: bytes, headers: Mapping[str, str]) -> list[Reply]:
+        """The reply callback: {extend, mobile, nationcode, sign, text, time} (one object, or an array)."""
+        what = "Tencent SMS reply callback"
+        out: list[Reply] = []
+        for n, row in enumerate(items_of(load_json(body, what=what), what=what), start=1):
+            stamp = text_field(row, "time", what=what, n=n) or ""
+            try:
+                at: datetime | None = datetime.fromtimestamp(int(float(stamp)), UTC)
+            except (ValueError, OverflowError, OSError):
+                at = None
+            out.append(
+                Reply(
+                    gateway=self.name,
+                    mobile=national(text_field(row, "mobile", what=what, n=n) or ""),
+                    text=str(row.get("text") or ""),
+                    received_at=at,
+                    gateway_ref=stamp,
+                    dest_code=text_field(row, "extend", what=what, n=n, required=False),
+                )
+            )
+        return out
+
+    def ack(self) -> dict[str, object]:
+        """{"result": 0, "errmsg": "OK"}: what Tencent wants back once a callback is stored."""
+        return dict(ACK)
+
+
+class TencentGateway(TencentPushes):
     """A Tencent Cloud SMS application (SecretId/SecretKey, SdkAppId, one approved signature)."""
 
     name: GatewayName = "tencent"
@@ -231,61 +292,6 @@ class TencentGateway:
                     break
                 offset += _PULL_LIMIT
         return QueryResult(found=found, conclusive=False)
-
-    # -- what the gateway pushes -----------------------------------------------------------------------------
-
-    def parse_receipts(self, body: bytes, headers: Mapping[str, str]) -> list[DeliveryReceipt]:
-        """The status callback: a JSON array of {user_receive_time, nationcode, mobile, report_status, errmsg,
-        description, sid}."""
-        what = "Tencent SMS status callback"
-        out: list[DeliveryReceipt] = []
-        for n, row in enumerate(items_of(load_json(body, what=what), what=what), start=1):
-            sid = text_field(row, "sid", what=what, n=n) or ""
-            status = (text_field(row, "report_status", what=what, n=n) or "").upper()
-            ok = status == "SUCCESS"
-            out.append(
-                DeliveryReceipt(
-                    gateway=self.name,
-                    message_id=sid,
-                    mobile=national(text_field(row, "mobile", what=what, n=n) or ""),
-                    delivered=ok,
-                    gateway_ref=sid,
-                    error_code=None
-                    if ok
-                    else (text_field(row, "errmsg", what=what, n=n, required=False) or status),
-                    error=None if ok else text_field(row, "description", what=what, n=n, required=False),
-                    reported_at=parse_local_time(
-                        text_field(row, "user_receive_time", what=what, n=n, required=False)
-                    ),
-                )
-            )
-        return out
-
-    def parse_replies(self, body: bytes, headers: Mapping[str, str]) -> list[Reply]:
-        """The reply callback: {extend, mobile, nationcode, sign, text, time} (one object, or an array)."""
-        what = "Tencent SMS reply callback"
-        out: list[Reply] = []
-        for n, row in enumerate(items_of(load_json(body, what=what), what=what), start=1):
-            stamp = text_field(row, "time", what=what, n=n) or ""
-            try:
-                at: datetime | None = datetime.fromtimestamp(int(float(stamp)), UTC)
-            except (ValueError, OverflowError, OSError):
-                at = None
-            out.append(
-                Reply(
-                    gateway=self.name,
-                    mobile=national(text_field(row, "mobile", what=what, n=n) or ""),
-                    text=str(row.get("text") or ""),
-                    received_at=at,
-                    gateway_ref=stamp,
-                    dest_code=text_field(row, "extend", what=what, n=n, required=False),
-                )
-            )
-        return out
-
-    def ack(self) -> dict[str, object]:
-        """{"result": 0, "errmsg": "OK"}: what Tencent wants back once a callback is stored."""
-        return dict(ACK)
 
     def classify(self, error_code: str) -> ErrorKind:
         """Tencent codes: request limits and internal errors retry, a number's own limits and a bad number
