@@ -160,12 +160,17 @@ def _mailed(session: Session, run_id: int, year: int) -> dict[str, dict[str, int
             select(Piece.township, func.count()).where(*mailed).group_by(Piece.township)
         )
     }
-    people = select(Unit.kind, Worker.birth_year, func.count()).join(Worker, Worker.id == Piece.worker_id)
+    people = (
+        select(Unit.kind, Worker.birth_year, func.count())
+        .select_from(Piece)
+        .join(Worker, Worker.id == Piece.worker_id)
+        .join(Unit, Unit.id == Worker.unit_id)
+        .where(*mailed)
+        .group_by(Unit.kind, Worker.birth_year)
+    )
     unit_kind: Counter[str] = Counter()
     ages: Counter[str] = Counter()
-    for kind, birth_year, n in session.execute(
-        people.join(Unit, Unit.id == Worker.unit_id).where(*mailed).group_by(Unit.kind, Worker.birth_year)
-    ):
+    for kind, birth_year, n in session.execute(people):
         unit_kind[kind] += int(n)
         ages[age_band(birth_year, year)] += int(n)
     return {"township": township, "unit_kind": dict(unit_kind), "age_band": dict(ages)}

@@ -266,13 +266,14 @@ def slot_lines(*, session: Session, campaign: Campaign, period: str) -> list[Slo
     """Every slot of the campaign's kit for a period, booked or not (what the approver reads)."""
     quarter = str(parse_quarter(period))
     booked = {b.slot: b for b in bookings(session=session, campaign_id=campaign.id, period=quarter)}
-    names = dict(
-        session.execute(
+    names = {
+        int(i): str(n)
+        for i, n in session.execute(
             select(Organisation.id, Organisation.name).where(
                 Organisation.id.in_([b.merchant_id for b in booked.values()])
             )
-        ).tuples()
-    )
+        )
+    }
     lines = []
     for slot in slots_of(_kit(campaign)) if campaign.channel == "letter" else ():
         b = booked.get(slot.name)
