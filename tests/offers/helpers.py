@@ -10,6 +10,7 @@ from PIL import Image
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from outreach.accounts import service as accounts
 from outreach.campaigns import service as campaigns
 from outreach.campaigns.models import Campaign
 from outreach.offers import service as offers
@@ -26,7 +27,7 @@ VALID = (date(2027, 3, 1), date(2027, 5, 31))
 
 
 def artwork(
-    size: tuple[int, int] = INSERT_PX, *, mode: str = "CMYK", colour: object = (0, 200, 40, 0)
+    size: tuple[int, int] = INSERT_PX, *, mode: str = "CMYK", colour: tuple[int, ...] = (0, 200, 40, 0)
 ) -> bytes:
     """A flat JPEG at 300 dpi."""
     buffer = io.BytesIO()
@@ -68,7 +69,7 @@ def book(
     text: str = "凭函到店护理八折",
     replace: bool = False,
 ) -> AdBooking:
-    merchant = offers.accounts.get_organisation(session=session, organisation_id=merchant_id)
+    merchant = accounts.get_organisation(session=session, organisation_id=merchant_id)
     return offers.book(
         session=session,
         campaign=campaign,
