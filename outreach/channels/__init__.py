@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -66,6 +67,8 @@ class PieceResult:
     pages: int | None = None
     parts: int | None = None
     message_id: str | None = None
+    # When a live gateway took the message (its answer came): the consent evidence's submitted time.
+    at: datetime | None = None
 
     @property
     def units(self) -> int:

@@ -225,12 +225,14 @@ class SmsLiveChannel:
         attempt = 0
         todo = list(outgoing)
         while todo:
+            # A message's submitted time is when its call went out (the gateway stamps it on arrival).
+            called = datetime.now(UTC)
             try:
                 answers = self.gateway.send_batch(todo, template=self.template, batch_ref=batch_ref)
                 failure: GatewayError | None = None
             except GatewayError as exc:
                 answers, failure = exc.results, exc
-            again = self._record(answers, results, parts)
+            again = self._record(answers, results, parts, at=called)
             answered = {r.piece for r in answers}
             todo = [m for m in todo if m.piece not in answered or m.piece in again]
             if failure is not None:
@@ -267,14 +269,19 @@ class SmsLiveChannel:
                 self._sleep(pause)
 
     def _record(
-        self, answers: Sequence[SendResult], results: dict[str, PieceResult], parts: Mapping[str, int]
+        self,
+        answers: Sequence[SendResult],
+        results: dict[str, PieceResult],
+        parts: Mapping[str, int],
+        *,
+        at: datetime,
     ) -> set[str]:
         """Records accepted and refused numbers; the pieces a retry may still send (a retryable refusal)."""
         again: set[str] = set()
         for r in answers:
             if r.accepted:
                 results[r.piece] = PieceResult(
-                    r.piece, "submitted", parts=parts[r.piece], message_id=r.message_id
+                    r.piece, "submitted", parts=parts[r.piece], message_id=r.message_id, at=at
                 )
             elif r.kind == "retryable":
                 again.add(r.piece)

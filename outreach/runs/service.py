@@ -251,7 +251,9 @@ def render_batch(*, session: Session, run_id: int, batch_seq: int, storage: Stor
         )
     settled = record_results(session=session, run=run, channel=channel, pieces=pieces, results=output.results)
     if gate is not None:
-        sms.settle_batch(session=session, run=run, campaign=campaign, pieces=pieces, gate=gate)
+        sms.settle_batch(
+            session=session, run=run, campaign=campaign, pieces=pieces, gate=gate, results=output.results
+        )
     outcome.charged = settled.charged
     outcome.rendered = settled.delivered
     outcome.failed = settled.failed

@@ -17,14 +17,15 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import TypeVar, cast
 
-from sqlalchemy import Boolean, ForeignKey, String, Text, func, select, update
+from sqlalchemy import Boolean, ForeignKey, String, Table, Text, bindparam, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from audiences import suppression
 from audiences.privacy import mask_mobile
 from outreach.campaigns.models import Campaign
+from outreach.channels import PieceResult
 from outreach.channels.gateways.base import DeliveryReceipt, Reply
 from outreach.channels.quiet_hours import SendWindow, window_for
 from outreach.db import Base, UTCDateTime, dialect_insert, utcnow
@@ -128,12 +129,29 @@ def gate(*, session: Session, campaign: Campaign, pieces: Sequence[Piece], now: 
 
 
 def settle_batch(
-    *, session: Session, run: Run, campaign: Campaign, pieces: Sequence[Piece], gate: Gate
+    *,
+    session: Session,
+    run: Run,
+    campaign: Campaign,
+    pieces: Sequence[Piece],
+    gate: Gate,
+    results: Sequence[PieceResult] = (),
 ) -> None:
     """After a batch's results are recorded: stamps when its pieces were taken, applies receipts that came
     before the commit, and pauses the run until the next window when some of its pieces still wait."""
     now = utcnow()
     ids = [p.id for p in pieces]
+    by_number = {p.number: p.id for p in pieces}
+    taken_at = [{"pid": by_number[r.number], "at": r.at} for r in results if r.at and r.number in by_number]
+    if taken_at:
+        table = cast(Table, Piece.__table__)
+        # Core executemany: one statement, each piece its own time.
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("pid"), table.c.state != "pending", table.c.submitted_at.is_(None))
+            .values(submitted_at=bindparam("at")),
+            taken_at,
+        )
     for chunk in _chunks(ids):
         session.execute(
             update(Piece)
