@@ -391,18 +391,19 @@ def status(*, session: Session, run_id: int) -> SmsStatus:
             select(Piece.state, func.count()).where(Piece.run_id == run_id).group_by(Piece.state)
         ).all()
     )
-    failures = session.execute(
-        select(func.coalesce(Piece.error_code, NOT_SENT), func.count())
+    by_code: Counter[str] = Counter()
+    for code, n in session.execute(
+        select(Piece.error_code, func.count())
         .where(Piece.run_id == run_id, Piece.state == "failed")
-        .group_by(func.coalesce(Piece.error_code, NOT_SENT))
-        .order_by(func.count().desc())
-    ).all()
+        .group_by(Piece.error_code)
+    ):
+        by_code[code or NOT_SENT] += int(n)
     return SmsStatus(
         pending=int(counts.get("pending", 0)),
         submitted=int(counts.get("submitted", 0)),
         delivered=int(counts.get("delivered", 0)),
         failed=int(counts.get("failed", 0)),
-        failures=[(str(code), int(n)) for code, n in failures],
+        failures=sorted(by_code.items(), key=lambda item: (-item[1], item[0])),
         paused_until=session.scalar(select(Run.paused_until).where(Run.id == run_id)),
     )
 
