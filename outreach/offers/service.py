@@ -387,7 +387,15 @@ def check_throttle(*, session: Session, account_id: int) -> None:
 
 def _refuse(session: Session, actor: audit.Actor, outcome: str, code: str, message: str) -> Lookup:
     if outcome == "unknown" and actor.account_id is not None:
-        session.add(CodeLookupFailure(account_id=actor.account_id, at=utcnow()))
+        now = utcnow()
+        # The throttle looks back ten minutes; older failures of the account are of no more use.
+        session.execute(
+            delete(CodeLookupFailure).where(
+                CodeLookupFailure.account_id == actor.account_id,
+                CodeLookupFailure.at < now - timedelta(days=1),
+            )
+        )
+        session.add(CodeLookupFailure(account_id=actor.account_id, at=now))
     audit.record(
         session=session,
         actor=actor,
@@ -527,9 +535,3 @@ def current_offers(*, session: Session, merchant_id: int, today: date | None = N
         .where(AdBooking.merchant_id == merchant_id, AdBooking.valid_until >= day)
         .order_by(AdBooking.valid_from, AdBooking.id)
     ).all()
-
-
-def forget_failures(*, session: Session, before: datetime) -> int:
-    """Deletes failed look-ups older than `before` (the throttle only looks back ten minutes)."""
-    result = session.execute(delete(CodeLookupFailure).where(CodeLookupFailure.at < before))
-    return int(getattr(result, "rowcount", 0) or 0)
