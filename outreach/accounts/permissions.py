@@ -12,6 +12,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "accounts.read": frozenset({"admin"}),
     "accounts.manage": frozenset({"admin"}),
     "audit.read": frozenset({"admin"}),
+    # The print shops' processing log (entrusted processing of personal data).
+    "processing.read": frozenset({"admin"}),
     # The registry and audiences hold personal data: the planners who build campaigns, and the admin.
     "audiences.read": frozenset({"admin", "planner"}),
     "audiences.save": frozenset({"planner"}),

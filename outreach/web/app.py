@@ -147,6 +147,7 @@ def create_app() -> FastAPI:
     api.include_router(me_api.router)
     api.include_router(batches_api.router)
     api.include_router(audit_api.router)
+    api.include_router(audit_api.processing_router)
     api.include_router(union_api.router)
     api.include_router(sms_api.router)
     api.include_router(offers_api.router)

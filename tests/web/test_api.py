@@ -29,6 +29,7 @@ MATRIX: list[tuple[str, str, dict[str, object] | None, set[str]]] = [
     ("POST", "/api/v1/batches/{batch}/returns", {"numbers": []}, {"shop"}),
     ("GET", "/api/v1/audit", None, {"admin"}),
     ("GET", "/api/v1/audit/export.csv", None, {"admin"}),
+    ("GET", "/api/v1/processing-log", None, {"admin"}),
     ("POST", "/api/v1/audiences/count", {"expression": "gender = 'F'"}, {"admin", "planner"}),
     ("POST", "/api/v1/audiences/preview", {"expression": "gender = 'F'"}, {"admin", "planner"}),
     ("POST", "/api/v1/audiences", {"name": "女职工2", "expression": "gender = 'F'"}, {"planner"}),
@@ -216,3 +217,20 @@ def test_a_planner_starts_a_run_once_per_idempotency_key(
     assert unapproved.status_code == 409 and unapproved.json()["type"].endswith("/wrong-state")
     done = client.post(f"/api/v1/runs/{run_id}/cancel", headers=people.bearer("planner"))
     assert done.status_code == 409
+
+
+def test_the_processing_log_lists_hand_overs_with_fields_digests_and_downloads(
+    client: TestClient, people: People, committed_engine: Engine
+) -> None:
+    batches = make_batches(committed_engine, people, count=2, size=1000)
+    client.get(f"/api/v1/batches/{batches.mine[0]}/files/letters.pdf", headers=people.bearer("shop"))
+    log = client.get(f"/api/v1/processing-log?shop={people.shop.id}", headers=people.bearer("admin")).json()
+    assert [h["batch_id"] for h in log["items"]] == sorted(batches.mine, reverse=True)
+    first = log["items"][-1]
+    assert first["shop"] == "尤溪邮政印务中心" and first["records"] == 10
+    assert set(first["fields"]) == {"piece", "name", "unit", "address", "postcode"}
+    assert "mobile" not in first["fields"] and first["digests"]["letters.pdf"]
+    assert [(d["username"], d["detail"]) for d in first["downloads"]] == [("shop", "letters.pdf")]
+    assert log["items"][0]["downloads"] == []
+    everyone = client.get("/api/v1/processing-log", headers=people.bearer("admin")).json()
+    assert {h["shop"] for h in everyone["items"]} == {"尤溪邮政印务中心", "三明彩印厂"}

@@ -1,4 +1,4 @@
-"""The audit log for admins: filtered, paged by keyset, exportable as CSV."""
+"""The audit log for admins (filtered, keyset paging, CSV export) and the print shops' processing log."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from pydantic import BaseModel, Field
 
 from outreach.accounts import audit
 from outreach.accounts.auth_models import AuditEntry
+from outreach.web import processing
 from outreach.web.dependencies import DbSession, Principal, require
 
 router = APIRouter(prefix="/audit", tags=["audit"])
+processing_router = APIRouter(prefix="/processing-log", tags=["audit"])
 
 
 class AuditOut(BaseModel):
@@ -107,3 +109,68 @@ def _with_bom(lines: Iterator[str]) -> Iterator[str]:
     # Excel opens UTF-8 CSV as Chinese text only with a byte-order mark.
     yield "\ufeff"
     yield from lines
+
+
+class DownloadOut(BaseModel):
+    """批次文件的一次下载。"""
+
+    at: datetime = Field(description="时间（UTC）")
+    username: str | None = Field(description="账号")
+    address: str | None = Field(description="来源地址")
+    detail: str | None = Field(description="文件或范围")
+
+
+class HandOverOut(BaseModel):
+    """交给印刷厂（受托处理方）的一个批次。"""
+
+    batch_id: int
+    shop: str = Field(description="印刷厂")
+    campaign: str
+    period: str
+    records: int = Field(description="记录数（件数）")
+    fields: list[str] = Field(description="批次文件中的个人信息字段")
+    digests: dict[str, str] = Field(description="各文件的 SHA-256")
+    downloads: list[DownloadOut] = Field(description="何时、由谁下载")
+    mailed_at: datetime | None
+    purged_at: datetime | None = Field(description="文件按保留期删除的时间")
+
+
+class HandOverPage(BaseModel):
+    """一页委托处理记录。"""
+
+    items: list[HandOverOut]
+    next_before: int | None
+
+
+@processing_router.get(
+    "",
+    response_model=HandOverPage,
+    summary="委托处理记录",
+    description="每个交给印刷厂的批次：个人信息字段、记录数、文件校验值、下载时间和账号、文件删除时间。仅管理员。",
+)
+def processing_log(
+    session: DbSession,
+    principal: Annotated[Principal, Depends(require("processing.read"))],
+    shop: Annotated[int | None, Query(description="只看这个印刷厂（单位编号）")] = None,
+    before: Annotated[int | None, Query(description="只列批次编号小于它的")] = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="每页条数")] = 100,
+) -> HandOverPage:
+    rows = processing.hand_overs(session=session, shop_id=shop, before_id=before, limit=limit)
+    return HandOverPage(
+        items=[
+            HandOverOut(
+                batch_id=h.batch_id,
+                shop=h.shop,
+                campaign=h.campaign,
+                period=h.period,
+                records=h.records,
+                fields=list(h.fields),
+                digests=h.digests,
+                downloads=[DownloadOut(**d.__dict__) for d in h.downloads],
+                mailed_at=h.mailed_at,
+                purged_at=h.purged_at,
+            )
+            for h in rows
+        ],
+        next_before=rows[-1].batch_id if len(rows) == limit else None,
+    )
