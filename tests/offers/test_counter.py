@@ -189,6 +189,14 @@ def test_a_round_trip_through_the_counter_page_and_the_api(
         "/api/v1/offers/redemptions", json={"code": codes[1]}, headers={"x-csrf-token": "x"}
     )
     assert refused.status_code == 403
+    report = planner.get("/offers/report", params={"campaign": str(world.campaign_id), "period": PERIOD})
+    assert report.status_code == 200 and "<svg" in report.text and "乡镇" in report.text
+    assert "寄出 6 件，核销 2 次" in report.text
+    download = planner.get("/api/v1/offers/report.csv", params={"campaign": "俏佳人", "period": PERIOD})
+    assert download.status_code == 200 and download.headers["content-type"].startswith("text/csv")
+    assert download.text.lstrip("\ufeff").startswith("campaign,period,dimension")
+    # A merchant reads only its own figures, never the planners' report.
+    assert client.get("/offers/report", params={"campaign": "俏佳人", "period": PERIOD}).status_code == 403
     with Session(committed_engine) as session:
         assert redemptions(session) == 2
         assert session.scalar(select(func.count()).where(AuditEntry.action == "offer.code_refused")) == 2
