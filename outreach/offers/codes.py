@@ -50,9 +50,10 @@ def well_formed(code: str) -> bool:
 def issue(*, session: Session, run_id: int) -> int:
     """Gives every piece of the run that has none a code; returns how many were issued (none twice)."""
     have = select(RedemptionCode.piece_id).where(RedemptionCode.run_id == run_id)
-    piece_ids = session.scalars(
-        select(Piece.id).where(Piece.run_id == run_id, Piece.id.not_in(have)).order_by(Piece.id)
-    ).all()
+    pieces = select(Piece.id).where(Piece.run_id == run_id).order_by(Piece.id)
+    if session.scalar(have.limit(1)) is not None:  # a rerun: only the pieces still without one
+        pieces = pieces.where(Piece.id.not_in(have))
+    piece_ids = session.scalars(pieces).all()
     if not piece_ids:
         return 0
     taken = set(session.scalars(select(RedemptionCode.code).where(RedemptionCode.run_id == run_id)))

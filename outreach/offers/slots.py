@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -35,6 +35,8 @@ class AdSlot:
     w: float
     h: float
     fallback: Path
+    # The kit's own image element that is the slot (its identity: the same file elsewhere is no slot).
+    element: Element | None = field(default=None, compare=False, repr=False)
 
 
 def _faces(kit: Kit, data: Mapping[str, object]) -> dict[str, tuple[Element, ...]]:
@@ -90,7 +92,7 @@ def _slots(path: Path, digest: str, kit: Kit) -> tuple[AdSlot, ...]:
         el = matches[0]
         assert el.file is not None
         out.append(
-            AdSlot(name, str(raw.get("label") or name), face, el.x, el.y, el.w, el.h, el.file.resolve())
+            AdSlot(name, str(raw.get("label") or name), face, el.x, el.y, el.w, el.h, el.file.resolve(), el)
         )
     return tuple(out)
 
@@ -110,14 +112,11 @@ def with_artwork(kit: Kit, artwork: Mapping[str, Path]) -> Kit:
     """The kit with booked artwork (slot name -> image file) in place of the union's own."""
     if not artwork:
         return kit
-    by_file = {slot.fallback: artwork[slot.name] for slot in slots_of(kit) if slot.name in artwork}
+    booked = {id(slot.element): artwork[slot.name] for slot in slots_of(kit) if slot.name in artwork}
 
     def swap(elements: tuple[Element, ...]) -> tuple[Element, ...]:
         return tuple(
-            dataclasses.replace(el, file=by_file[el.file.resolve()])
-            if el.kind == "image" and el.file is not None and el.file.resolve() in by_file
-            else el
-            for el in elements
+            dataclasses.replace(el, file=booked[id(el)]) if id(el) in booked else el for el in elements
         )
 
     return dataclasses.replace(
