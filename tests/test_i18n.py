@@ -26,6 +26,14 @@ def _messages() -> dict[str, str]:
         ):
             if isinstance(message, str):
                 found.setdefault(message, f"{package}/{filename}")
+    # The web pages' templates call the same translator: {{ _("...") }}.
+    for filename, _lineno, message, _comments, _context in extract_from_dir(
+        ROOT / "outreach" / "web" / "templates",
+        method_map=[("**.html", "jinja2.ext:babel_extract")],
+        keywords={"_": None},
+    ):
+        if isinstance(message, str):
+            found.setdefault(message, f"outreach/web/templates/{filename}")
     return found
 
 

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from outreach.i18n import N_, _, current_language, translate
+from outreach.money import format_fen
+from outreach.periods import local_date, local_time_text
 from outreach.runs.states import batch_state_label
-from outreach.settings import get_settings
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -26,10 +26,29 @@ env = Environment(
 
 
 def local_time(value: datetime | None) -> str:
-    """A stored UTC time as people in the union read it."""
+    """A stored UTC time as people in the union read it, with the zone."""
+    return "" if value is None else local_time_text(value)
+
+
+def date_text(value: date | datetime | None) -> str:
+    """A date as people write it: 2027年3月1日 (in English 2027-03-01)."""
     if value is None:
         return ""
-    return value.astimezone(ZoneInfo(get_settings().timezone)).strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, datetime):
+        value = local_date(value if value.tzinfo else value.replace(tzinfo=UTC))
+    if current_language() == "en":
+        return value.isoformat()
+    return f"{value.year}年{value.month}月{value.day}日"
+
+
+def money_text(fen: int | None) -> str:
+    """An amount in fen as people read it: ¥6,000.00."""
+    return "" if fen is None else format_fen(fen)
+
+
+def number_text(value: int | None) -> str:
+    """A count with separators: 12,345."""
+    return "" if value is None else f"{value:,}"
 
 
 def size_text(value: object) -> str:
@@ -67,8 +86,16 @@ def file_label(role: str) -> str:
 
 
 env.globals.update(
-    _=_, local_time=local_time, size_text=size_text, state_label=state_label, file_label=file_label
+    _=_,
+    local_time=local_time,
+    size_text=size_text,
+    state_label=state_label,
+    file_label=file_label,
+    date_text=date_text,
+    money=money_text,
+    number=number_text,
 )
+env.filters.update(date_text=date_text, money=money_text, number=number_text, local_time=local_time)
 
 
 def render(
