@@ -15,6 +15,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # The print shops' processing log (entrusted processing of personal data).
     "processing.read": frozenset({"admin"}),
     # The registry and audiences hold personal data: the planners who build campaigns, and the admin.
+    "registry.import": frozenset({"planner"}),
+    "registry.read": frozenset({"admin", "planner"}),
     "audiences.read": frozenset({"admin", "planner"}),
     "audiences.save": frozenset({"planner"}),
     # Campaigns and runs: every union role reads them.

@@ -24,6 +24,7 @@ from outreach.web.api import audit as audit_api
 from outreach.web.api import batches as batches_api
 from outreach.web.api import me as me_api
 from outreach.web.api import offers as offers_api
+from outreach.web.api import registry as registry_api
 from outreach.web.api import sms_callbacks as sms_api
 from outreach.web.api import union as union_api
 from outreach.web.pages import audit as audit_pages
@@ -148,6 +149,7 @@ def create_app() -> FastAPI:
     api.include_router(batches_api.router)
     api.include_router(audit_api.router)
     api.include_router(audit_api.processing_router)
+    api.include_router(registry_api.router)
     api.include_router(union_api.router)
     api.include_router(sms_api.router)
     api.include_router(offers_api.router)

@@ -211,8 +211,13 @@ def test_a_batch_downloads_as_one_zip_of_its_files(
         assert archive.read("letters.pdf") == batches.file_bytes
     again = client.get(f"/api/v1/batches/{batches.mine[0]}/zip", headers=people.bearer("shop"))
     assert again.content == response.content  # the same batch zips to the same bytes
-    assert client.get(f"/api/v1/batches/{batches.theirs}/zip", headers=people.bearer("shop")).status_code == 404
-    assert client.get(f"/api/v1/batches/{batches.mine[0]}/zip", headers=people.bearer("planner")).status_code == 403
+    assert (
+        client.get(f"/api/v1/batches/{batches.theirs}/zip", headers=people.bearer("shop")).status_code == 404
+    )
+    assert (
+        client.get(f"/api/v1/batches/{batches.mine[0]}/zip", headers=people.bearer("planner")).status_code
+        == 403
+    )
 
 
 def test_a_mailing_is_dated_by_the_shop_within_reason(
