@@ -145,7 +145,7 @@ def _card_table(cards: list[RateCardOut], title: str) -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column(_("Code"))
     table.add_column(_("Version"), justify="right", no_wrap=True)
-    table.add_column(_("From"), no_wrap=True)
+    table.add_column(_("In force from"), no_wrap=True)
     table.add_column(_("Letter"), justify="right", no_wrap=True)
     table.add_column(_("SMS part"), justify="right", no_wrap=True)
     table.add_column(_("Fees"), ratio=1)

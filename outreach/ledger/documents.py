@@ -153,7 +153,11 @@ class _RunsView:
         header, columns = _run_header(), _terminal_columns(self.st)
         # A simple box and no cell padding: one space between columns, so more fits before the view turns.
         table = Table(
-            title=_("Runs"), title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 0), show_edge=False
+            title=_("Runs on this statement"),
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            padding=(0, 0),
+            show_edge=False,
         )
         for i in columns:
             table.add_column(header[i], justify="left" if i < _PIECES else "right", no_wrap=True)
@@ -183,7 +187,7 @@ class _RunsView:
         if needed <= options.max_width:
             yield wide
         else:
-            yield Text(_("Runs"), style="italic")
+            yield Text(_("Runs on this statement"), style="italic")
             yield from self._blocks()
 
 
@@ -377,7 +381,7 @@ def write_statement_pdf(st: Statement, path: Path, *, generated: datetime | None
     ]
     summary = [(_("Item"), _("Amount (yuan)")), *_summary_rows(st)]
     story.append(table(list(summary), [110 * mm, 50 * mm], right=range(1, 2)))
-    story.append(Paragraph(_esc(_("Runs")), head_style))
+    story.append(Paragraph(_esc(_("Runs on this statement")), head_style))
     header = [Paragraph(_esc(h), cell_style) for h in _run_header()]
     run_rows: list[Sequence[object]] = [header, *_run_rows(st)]
     run_rows.append(_total_row(st))
