@@ -93,7 +93,7 @@ def _estimate_table(est: CampaignEstimate, channel: str) -> Table:
     unit = _("a piece") if channel == "letter" else _("an SMS part")
     table.add_row(
         _(
-            "rate card {code} v{version} (in force on {day})",
+            "rate card {code} v{version} (as in force on {day})",
             code=safe(cost.rate_card_code),
             version=cost.rate_card_version,
             day=cost.priced_on,
@@ -121,9 +121,9 @@ def _glyph_table(est: CampaignEstimate) -> Table:
     glyphs = est.glyphs
     table = Table()
     table.add_column(_("worker"), no_wrap=True)
-    table.add_column(_("name"))
-    table.add_column(_("work unit"))
-    table.add_column(_("in"))
+    table.add_column(_("name"), overflow="fold")
+    table.add_column(_("work unit"), overflow="fold")
+    table.add_column(_("in"), overflow="fold")
     table.add_column(_("characters"), no_wrap=True)
     for p in glyphs.problems:
         worker = f"#{p.worker_id}" + (f" ({safe(p.worker_no)})" if p.worker_no else "")
@@ -223,7 +223,7 @@ def cancel(campaign: str = typer.Argument(..., help=CAMPAIGN_REF)) -> None:
 def _detail_tables(info: CampaignOut) -> tuple[Table, Table]:
     table = Table(show_header=False, title=_("campaign {name}", name=safe(info.name)), title_justify="left")
     table.add_column(no_wrap=True)
-    table.add_column()
+    table.add_column(overflow="fold")
     rows = [
         (_("id"), str(info.id)),
         (_("state"), _word(info.state)),
@@ -243,7 +243,7 @@ def _detail_tables(info: CampaignOut) -> tuple[Table, Table]:
     runs.add_column(_("period"), no_wrap=True)
     runs.add_column(_("state"), no_wrap=True)
     runs.add_column(_("pieces"), justify="right", no_wrap=True)
-    runs.add_column(_("note"))
+    runs.add_column(_("note"), overflow="fold")
     for r in info.runs:
         runs.add_row(str(r.id), r.period, safe(state_label(r.state)), f"{r.pieces:,}", safe(r.note or ""))
     return table, runs
@@ -276,7 +276,7 @@ def list_campaigns() -> None:
     table.add_column(_("id"), justify="right", no_wrap=True)
     for head in (_("campaign"), _("channel"), _("state"), _("schedule"), _("approved for")):
         table.add_column(head)
-    table.add_column(_("waiting"), ratio=1)
+    table.add_column(_("waiting"), ratio=1, overflow="fold")
     for c in rows:
         note = "; ".join(f"{r.period}: {r.note or ''}" for r in c.waiting)
         table.add_row(

@@ -91,7 +91,7 @@ def budget_show(campaign: str = typer.Argument(..., help=CAMPAIGN_REF)) -> None:
     table.add_column(_("Period"), no_wrap=True)
     for head in (_("Budget"), _("Committed"), _("Left"), _("Versions")):
         table.add_column(head, justify="right", no_wrap=True)
-    table.add_column(_("Last reason"), ratio=1)
+    table.add_column(_("Last reason"), ratio=1, overflow="fold")
     for b in lines:
         table.add_row(
             b.period,
@@ -143,12 +143,12 @@ def rates_set(
 
 def _card_table(cards: list[RateCardOut], title: str) -> Table:
     table = Table(title=title, title_justify="left")
-    table.add_column(_("Code"))
+    table.add_column(_("Code"), overflow="fold")
     table.add_column(_("Version"), justify="right", no_wrap=True)
     table.add_column(_("In force from"), no_wrap=True)
     table.add_column(_("Letter"), justify="right", no_wrap=True)
     table.add_column(_("SMS part"), justify="right", no_wrap=True)
-    table.add_column(_("Fees"), ratio=1)
+    table.add_column(_("Fees"), ratio=1, overflow="fold")
     table.add_column(_("Refunds returns"))
     for c in cards:
         fees = "\n".join(
