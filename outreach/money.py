@@ -22,10 +22,11 @@ _EXTRA_DECIMALS = re.compile(r"^[+-]?[\d,]+\.\d{3,}$")
 
 
 def parse_yuan(
-    text: str, *, allow_negative: bool = False, what: str = "amount", limit_fen: int = MAX_AMOUNT_FEN
+    text: str, *, allow_negative: bool = False, what: str | None = None, limit_fen: int = MAX_AMOUNT_FEN
 ) -> int:
     """Parses yuan text ("1", "0.05", "6,000.00", "¥12", "12元", full-width digits) into integer fen."""
     raw = text
+    what = what or _("amount")
     # NFKC folds full-width digits, signs and ￥ into their ASCII forms.
     cleaned = unicodedata.normalize("NFKC", text).strip().replace(" ", "")
     cleaned = cleaned.removeprefix("¥").removesuffix("元")
