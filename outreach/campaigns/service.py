@@ -110,6 +110,7 @@ def create(
     """Creates a draft campaign after checking its name, audience, kit and channel fit together."""
     name = check_campaign_name(name)
     rate_card_code = clean_name(rate_card_code, what=_("rate card code"), max_length=50)
+    kit = clean_name(kit, what=_("kit"), max_length=300)  # campaigns.kit is VARCHAR(300)
     if channel not in CHANNELS:
         raise InputError(
             _("channel must be one of {allowed}, not {value!r}", allowed=", ".join(CHANNELS), value=channel)
@@ -228,6 +229,7 @@ def change(
     if campaign.state in ("cancelled", "finished"):
         raise StateError(_("campaign {name!r} is {state}", name=campaign.name, state=campaign.state))
     if kit is not None:
+        kit = clean_name(kit, what=_("kit"), max_length=300)
         loaded = load_kit(kit, KitOptions.from_settings(get_settings()))
         if loaded.channel != campaign.channel:
             raise InputError(
