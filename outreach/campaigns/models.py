@@ -35,7 +35,8 @@ class Campaign(Base):
     print_shop: Mapped[Organisation | None] = relationship(lazy="joined")
     batch_size: Mapped[int] = mapped_column(Integer, default=DEFAULT_BATCH_SIZE)
     # SMS only: marketing (推广) or notice (通知), each with its sending window; the campaign's own hours
-    # ('08:00-20:00') instead of the settings' for its kind; messages per number per day (outreach/runs/sms.py).
+    # ('08:00-20:00') instead of the settings' for its kind; messages per number per day
+    # (outreach/runs/sms.py).
     sms_kind: Mapped[str] = mapped_column(String(10), default="marketing", server_default="marketing")
     sms_hours: Mapped[str | None] = mapped_column(String(20))
     sms_daily_cap: Mapped[int | None] = mapped_column(Integer)
