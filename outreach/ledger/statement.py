@@ -33,6 +33,7 @@ def __getattr__(name: str) -> Any:
         return getattr(documents, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 # Per run and kind: (amount, pieces, units, list, waived).
 _Sums = tuple[int, int, int, int, int]
 _ZERO: _Sums = (0, 0, 0, 0, 0)
