@@ -8,14 +8,15 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import service as campaigns
+from outreach.campaigns.models import Campaign
 from outreach.errors import BudgetExceeded
 from outreach.ledger import service as ledger
 from outreach.ledger.models import LedgerEntry
-from outreach.render import render_letters
+from outreach.render import load_kit_cached, render_letters
 from outreach.runs import service as runs
 from outreach.runs.models import Batch, Piece, Run
 from outreach.settings import get_settings
@@ -120,14 +121,14 @@ def test_an_interrupted_run_resumes_to_the_same_bytes(committed_engine: Engine) 
         for piece in session.scalars(select(Piece).where(Piece.run_id == run_id, Piece.seq > 5)):
             piece.state = "pending"
         session.execute(
-            LedgerEntry.__table__.delete().where(
+            delete(LedgerEntry).where(
                 LedgerEntry.run_id == run_id,
                 LedgerEntry.kind.in_(("charge", "release")),
                 LedgerEntry.piece_id.in_(select(Piece.id).where(Piece.run_id == run_id, Piece.seq > 5))
                 | (LedgerEntry.kind == "release"),
             )
         )
-        session.execute(Batch.__table__.delete().where(Batch.run_id == run_id))
+        session.execute(delete(Batch).where(Batch.run_id == run_id))
     for key in reference:
         if "batch-0001" not in key:
             (root / key).unlink()
@@ -210,9 +211,9 @@ def test_local_processes_render_the_same_files_as_one(committed_engine: Engine) 
         run = session.get(Run, run_id)
         assert run is not None and run.state == "done"
         # Rendering a batch again in this process gives the bytes the child processes wrote.
-        campaign = session.get(runs.Campaign, run.campaign_id)
+        campaign = session.get(Campaign, run.campaign_id)
         assert campaign is not None
-        kit = runs.load_kit_cached(campaign.kit)
+        kit = load_kit_cached(campaign.kit)
         out = get_settings().data_dir / "again"
         out.mkdir(exist_ok=True)
         recipients = [runs.recipient(p) for p in runs.batch_pieces(session=session, run=run, batch_seq=2)]

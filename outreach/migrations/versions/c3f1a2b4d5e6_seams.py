@@ -155,7 +155,7 @@ def _print_shops_to_organisations() -> None:
                 )
                 found = bind.execute(
                     sa.select(organisations.c.id).where(organisations.c.name == name)
-                ).scalar()
+                ).scalar_one()
             ids[name] = int(found)
         bind.execute(campaigns.update().where(campaigns.c.id == campaign_id).values(print_shop_id=ids[name]))
 
