@@ -71,6 +71,17 @@ class AudienceCount(_Schema):
     warnings: tuple[UnmatchedValue, ...] = ()
 
 
+class AudienceOverview(_Schema):
+    """The count, the breakdowns by township and unit kind, how many each channel reaches, and warnings."""
+
+    expression: str
+    total: int
+    by_township: tuple[BreakdownRow, ...]
+    by_kind: tuple[BreakdownRow, ...]
+    reach: dict[str, int]
+    warnings: tuple[UnmatchedValue, ...] = ()
+
+
 class RecipientSample(_Schema):
     """A recipient as a preview shows her: the mobile masked."""
 

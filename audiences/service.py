@@ -8,6 +8,7 @@ audiences/schemas.py, so the CLI, the web API and the pages show the same answer
 from __future__ import annotations
 
 import difflib
+import re
 from datetime import date
 from typing import Any, Literal
 
@@ -17,9 +18,10 @@ from sqlalchemy.orm import Session
 from audiences import query
 from audiences.fields import FIELDS, Field, FieldType, chinese_names, closest, lookup
 from audiences.models import Audience, Unit, Worker
-from audiences.privacy import mask_mobile
+from audiences.privacy import mask_mobile, mask_name
 from audiences.schemas import (
     AudienceCount,
+    AudienceOverview,
     AudiencePreview,
     BreakdownRow,
     FieldInfo,
@@ -28,7 +30,7 @@ from audiences.schemas import (
     UnmatchedValue,
 )
 from audiences.suppression import OLD_WORDS, not_suppressed
-from outreach.errors import InputError, NotFound, QueryError
+from outreach.errors import Conflict, InputError, NotFound, QueryError
 from outreach.i18n import _, translate
 from outreach.periods import local_date
 
@@ -351,3 +353,178 @@ def field_catalogue() -> list[FieldInfo]:
         )
         for f in FIELDS.values()
     ]
+
+
+def rename(*, session: Session, name: str, new_name: str) -> SavedAudience:
+    """Gives a saved audience a new name; campaigns keep it (they refer to it by id)."""
+    audience = _audience(session, name)
+    if audience is None:
+        raise NotFound(_("no saved audience named {name}", name=repr(name)))
+    new_name = new_name.strip()
+    if not new_name or len(new_name) > MAX_NAME:
+        raise InputError(_("an audience name must have 1 to {n} characters", n=MAX_NAME))
+    other = _audience(session, new_name)
+    if other is not None and other.id != audience.id:
+        raise Conflict(_("an audience named {name} exists already", name=repr(new_name)))
+    audience.name = new_name
+    session.flush()
+    return SavedAudience.model_validate(audience)
+
+
+# --- the pages: the live overview, a sample, and the guided builder -----------------------------------
+
+OVERVIEW_CHANNELS: tuple[Channel, ...] = ("letter", "sms")
+MAX_FIELD_VALUES = 200
+# The words the registry and planners use for the stored gender codes (the query language takes both).
+GENDER_WORDS = {"F": "女", "M": "男"}
+# What the guided builder offers per kind of field: operator -> how it is written.
+TEXT_OPERATORS = ("=", "!=", "contains")
+CLOSED_OPERATORS = ("=", "!=")
+NUMBER_OPERATORS = ("=", ">=", "<=", ">", "<")
+YES_NO_OPERATORS = ("yes", "no")
+PRESENCE_OPERATORS = ("is not null", "is null")
+
+
+def _sorted_rows(counts: dict[Any, int]) -> tuple[BreakdownRow, ...]:
+    rows = (BreakdownRow(value=value, count=n) for value, n in counts.items())
+    return tuple(sorted(rows, key=lambda r: (-r.count, r.value is None, str(r.value))))
+
+
+def overview(*, session: Session, expression: str, today: date | None = None) -> AudienceOverview:
+    """The count with breakdowns by township and unit kind (one GROUP BY over both), how many of them each
+    channel reaches (one count per channel, as `count --channel` says it), and unmatched-value warnings."""
+    today = today or local_date()
+    warnings = unmatched_values(session=session, expression=expression)
+    stmt = (
+        select(Unit.township, Unit.kind, func.count())
+        .select_from(Worker)
+        .join(Unit, Worker.unit_id == Unit.id)
+        .where(*_conditions(expression, None, today))
+        .group_by(Unit.township, Unit.kind)
+    )
+    towns: dict[Any, int] = {}
+    kinds: dict[Any, int] = {}
+    for township, kind, n in session.execute(stmt):
+        towns[township] = towns.get(township, 0) + n
+        kinds[kind] = kinds.get(kind, 0) + n
+    reach = {
+        channel: count(
+            session=session, expression=expression, channel=channel, today=today, check_values=False
+        ).total
+        for channel in OVERVIEW_CHANNELS
+    }
+    return AudienceOverview(
+        expression=expression,
+        total=sum(towns.values()),
+        by_township=_sorted_rows(towns),
+        by_kind=_sorted_rows(kinds),
+        reach=reach,
+        warnings=warnings,
+    )
+
+
+def sample_recipients(
+    *,
+    session: Session,
+    expression: str,
+    size: int = 10,
+    mask_names: bool = True,
+    today: date | None = None,
+) -> tuple[RecipientSample, ...]:
+    """The first `size` recipients by worker id, mobiles masked and, with `mask_names`, names too."""
+    if not 0 <= size <= MAX_SAMPLE:
+        raise InputError(_("the sample must have 0 to {n} recipients", n=MAX_SAMPLE))
+    stmt = recipient_select(expression=expression, channel=None, today=today or local_date())
+    rows = session.execute(stmt.order_by(Worker.id).limit(size)).mappings()
+    return tuple(
+        RecipientSample(
+            worker_id=r["worker_id"],
+            name=mask_name(r["name"]) if mask_names else r["name"],
+            gender=r["gender"],
+            unit_name=r["unit_name"],
+            township=r["township"],
+            address=r["address"],
+            postcode=r["postcode"],
+            mobile=mask_mobile(r["mobile"]),
+        )
+        for r in rows
+    )
+
+
+def _builder_field(name: str) -> Field:
+    field = lookup(name)
+    if field is None:
+        raise InputError(_("unknown field {name}", name=repr(name)))
+    return field
+
+
+def field_operators(field_name: str) -> tuple[str, ...]:
+    """The operators the guided builder offers for a field."""
+    field = _builder_field(field_name)
+    if field.presence_only:
+        return PRESENCE_OPERATORS
+    if field.type is FieldType.BOOL:
+        return YES_NO_OPERATORS
+    if field.type is FieldType.INT:
+        return NUMBER_OPERATORS
+    return CLOSED_OPERATORS if field.allowed else TEXT_OPERATORS
+
+
+def field_values(*, session: Session, field: str, limit: int = MAX_FIELD_VALUES) -> tuple[str, ...]:
+    """The values the guided builder offers for a field: its closed set, or the registry's distinct values
+    (at most `limit`, in order); none for numbers, yes/no fields and mobiles."""
+    found = _builder_field(field)
+    if found.allowed:
+        return tuple(GENDER_WORDS.get(v, v) for v in found.allowed)
+    if found.type is not FieldType.TEXT or found.presence_only:
+        return ()
+    column: Any = found.column
+    values = session.scalars(
+        select(column).where(column.is_not(None), column != "").distinct().order_by(column).limit(limit)
+    ).all()
+    return tuple(str(v) for v in values)
+
+
+def _quoted(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def compose_condition(*, field: str, op: str, value: str = "") -> str:
+    """One condition as the guided builder writes it (`性别 = '女'`), checked by the query language."""
+    found = _builder_field(field)
+    if op not in field_operators(found.name):
+        raise InputError(_("{op} cannot be used with {field}", op=op, field=field))
+    shown = (chinese_names(found.name) or [found.name])[0]
+    value = value.strip()
+    if op == "yes":
+        condition = shown
+    elif op == "no":
+        condition = f"not {shown}"
+    elif op in PRESENCE_OPERATORS:
+        condition = f"{shown} {op}"
+    elif not value:
+        raise InputError(_("choose or type a value for {field}", field=shown))
+    elif found.type is FieldType.INT:
+        if not value.isdigit():
+            raise InputError(_("{field} is a number; {value} is not", field=shown, value=value))
+        condition = f"{shown} {op} {value}"
+    else:
+        condition = f"{shown} {op} {_quoted(value)}"
+    query.validate(condition)
+    return condition
+
+
+def combine(*, expression: str, condition: str, joiner: str = "and") -> str:
+    """The expression with one more condition joined by `and` or `or`, checked by the query language."""
+    if joiner not in ("and", "or"):
+        raise InputError(_("join conditions with and or or, not {word}", word=joiner))
+    current = expression.strip()
+    if not current:
+        combined = condition
+    else:
+        # `a or b and c` would bind c to b alone: an `or` already written is kept whole in parentheses.
+        if joiner == "and" and re.search(r"\bor\b", current, flags=re.IGNORECASE):
+            current = f"({current})"
+        combined = f"{current} {joiner} {condition}"
+    query.validate(combined)
+    return combined

@@ -19,6 +19,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "registry.read": frozenset({"admin", "planner"}),
     "audiences.read": frozenset({"admin", "planner"}),
     "audiences.save": frozenset({"planner"}),
+    # Names and mobiles shown whole on the pages (the registry's worker view, an audience's sample); others
+    # see them masked.
+    "personal.unmasked": frozenset({"admin"}),
     # Campaigns and runs: every union role reads them.
     "campaigns.read": UNION_STAFF,
     "runs.read": UNION_STAFF,
