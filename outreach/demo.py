@@ -24,6 +24,7 @@ from outreach.accounts import service as accounts
 from outreach.campaigns import service as campaigns
 from outreach.campaigns.models import Campaign
 from outreach.errors import NotFound
+from outreach.i18n import _
 from outreach.ledger import service as ledger
 from outreach.ledger.models import RateCard
 from outreach.ledger.schemas import FeeLine, Statement
@@ -33,7 +34,7 @@ from outreach.storage import get_storage
 
 CAMPAIGN = "俏佳人"
 AUDIENCE = "女职工"
-EXPRESSION = "gender = 'F'"
+EXPRESSION = "性别 = '女'"
 RATE_CARD = "qiaojiaren"
 PERIOD = "2027-Q1"
 BUDGET_YEAR = "2027"
@@ -138,21 +139,32 @@ def run_demo(
     seed: int = 2027,
     processes: int = 1,
     step: Step | None = None,
-    execute: Callable[[int], None] | None = None,
+    execute: Callable[[int], object] | None = None,
 ) -> DemoResult:
     """Runs the whole job; `execute(run_id)` does the rendering (in-process by default)."""
     say = step or (lambda _msg: None)
+    out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     engine = db.ensure_schema()
     registry = out / "registry.csv"
-    say(f"generating a county registry of {size:,} workers -> {registry}")
+    rejects = out / "rejects.csv"
+    say(_("generating a county registry of {size} workers: {path}", size=f"{size:,}", path=registry))
     write_sample(registry, workers=size, seed=seed, malformed=max(3, size // 2000))
-    say("importing it (rejected rows -> rejects.csv)")
+    say(_("importing it (rows it refuses go to {path})", path=rejects))
     with db.session_scope(engine) as session:
-        summary = import_registry(session=session, path=registry, rejects=out / "rejects.csv")
+        summary = import_registry(session=session, path=registry, rejects=rejects)
     with db.session_scope(engine) as session:
         campaign = _setup_campaign(session)
-        say(f"campaign {CAMPAIGN}: audience {EXPRESSION!r}, approved for {PERIOD}; starting the run")
+        say(
+            _(
+                "campaign {campaign}: audience {audience} ({expression}), approved for {period}; "
+                "starting the run",
+                campaign=CAMPAIGN,
+                audience=AUDIENCE,
+                expression=EXPRESSION,
+                period=PERIOD,
+            )
+        )
         run = runs.start(session=session, campaign=campaign, period=PERIOD)
         run_id, campaign_id = run.id, campaign.id
     if execute is None:
@@ -181,8 +193,8 @@ def run_demo(
             )
         statement = ledger.statement(session=session, campaign_id=campaign_id, period=PERIOD)
     result.statement = statement
-    result.statement_csv = out / "statement-2027-Q1.csv"
-    result.statement_pdf = out / "statement-2027-Q1.pdf"
+    result.statement_csv = out / f"statement-{PERIOD}.csv"
+    result.statement_pdf = out / f"statement-{PERIOD}.pdf"
     write_statement_csv(statement, result.statement_csv)
     write_statement_pdf(statement, result.statement_pdf)
     return result

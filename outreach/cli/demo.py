@@ -7,46 +7,60 @@ import os
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
 from outreach import db
+from outreach.cli.output import console, safe
+from outreach.cli.paths import output_folder
+from outreach.i18n import _
 from outreach.settings import get_settings
-
-console = Console()
 
 
 def register(app: typer.Typer) -> None:
     """Adds the `demo` command to the top-level app."""
-    app.command()(demo)
+    app.command(
+        help=_(
+            "Runs the main job end to end on a generated county registry: import, campaign, run, statement."
+        )
+    )(demo)
 
 
 def demo(
-    out: Path = typer.Option(Path("outreach-demo"), help="Folder for the registry, batches and statement."),
-    workers: int = typer.Option(1, help="Local render processes (without a broker; with one, Celery's)."),
-    size: int = typer.Option(12_000, help="Workers in the generated registry (about half are women)."),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary only."),
+    out: Path = typer.Option(
+        Path("outreach-demo"),
+        help=_("Folder for everything the demo makes: registry, database, batches, statement."),
+        callback=output_folder,
+    ),
+    workers: int = typer.Option(
+        1, min=1, help=_("Local render processes (without a broker; with one, Celery's workers render).")
+    ),
+    size: int = typer.Option(
+        12_000, min=1, help=_("Workers in the generated registry (about half are women).")
+    ),
+    as_json: bool = typer.Option(False, "--json", help=_("Print a JSON summary only (absolute paths).")),
 ) -> None:
     """Generates a county registry, imports it, runs the 俏佳人 campaign for 2027-Q1, prints the statement."""
     from outreach.cli.run import execute
     from outreach.demo import run_demo
-    from outreach.ledger.statement import rich_statement
+    from outreach.ledger.documents import rich_statement
 
+    out = out.resolve()
     settings = get_settings()
     if settings.database_url is None:
-        # The embedded default: a fresh SQLite database and batch folder inside the demo folder.
-        out.mkdir(parents=True, exist_ok=True)
+        # The embedded default: a fresh SQLite database inside the demo folder.
         for leftover in out.glob("outreach.db*"):
             leftover.unlink()
-        os.environ["OUTREACH_DATA_DIR"] = str(out.resolve())
-        os.environ.setdefault("OUTREACH_BATCH_DIR", str((out / "batches").resolve()))
-        get_settings.cache_clear()
-        db.dispose_engines()
+        os.environ["OUTREACH_DATA_DIR"] = str(out)
+    # Whatever the database, the demo's files all land in its folder (not a shared batch store).
+    os.environ["OUTREACH_BATCH_DIR"] = str(out / "batches")
+    os.environ.pop("OUTREACH_STORAGE_URL", None)
+    get_settings.cache_clear()
+    db.dispose_engines()
     quiet = as_json
     result = run_demo(
         out=out,
         size=size,
         processes=workers,
-        step=None if quiet else (lambda msg: console.print(f"[cyan]•[/] {msg}")),
+        step=None if quiet else (lambda msg: console.print(f"[cyan]•[/] {safe(msg)}")),
         execute=lambda run_id: execute(run_id, processes=workers, quiet=quiet),
     )
     if as_json:
@@ -54,17 +68,34 @@ def demo(
         return
     imp = result.imported
     console.print(
-        f"registry: {imp.inserted:,} inserted, {imp.updated:,} updated, {imp.unchanged:,} unchanged, "
-        f"{imp.rejected:,} rejected (see {out / 'rejects.csv'})"
+        _(
+            "registry: {inserted} inserted, {updated} updated, {unchanged} unchanged, {rejected} rejected "
+            "(see {path})",
+            inserted=f"{imp.inserted:,}",
+            updated=f"{imp.updated:,}",
+            unchanged=f"{imp.unchanged:,}",
+            rejected=f"{imp.rejected:,}",
+            path=safe(out / "rejects.csv"),
+        )
     )
     console.print(
-        f"run {result.run}: {result.pieces:,} pieces in {len(result.batches)} batches"
-        + (f", {result.failed} failed" if result.failed else "")
+        _(
+            "run {run}: {pieces} pieces in {batches} batches",
+            run=result.run,
+            pieces=f"{result.pieces:,}",
+            batches=len(result.batches),
+        )
     )
+    if result.failed:
+        console.print(
+            _("{count} pieces failed: see outreach run status {run}", count=result.failed, run=result.run)
+        )
     for b in result.batches[:3]:
-        console.print(f"  {b['envelopes']}\n  {b['letters']}")
+        console.print(f"  {safe(b['envelopes'])}\n  {safe(b['letters'])}")
     if len(result.batches) > 3:
-        console.print(f"  ... and {len(result.batches) - 3} more batches")
+        console.print(_("  ... and {count} more batches", count=len(result.batches) - 3))
     assert result.statement is not None
     console.print(rich_statement(result.statement))
-    console.print(f"statement: {result.statement_csv}, {result.statement_pdf}")
+    console.print(
+        _("statement: {csv}, {pdf}", csv=safe(result.statement_csv), pdf=safe(result.statement_pdf))
+    )
