@@ -28,6 +28,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # Starting a run spends budget; the planners who prepared the campaign start, resume and cancel it.
     "runs.start": frozenset({"planner"}),
     "runs.cancel": frozenset({"planner"}),
+    # The ledger: every union role reads budgets and statements; finance alone sets budgets, rate cards and
+    # adjustments.
+    "ledger.read": UNION_STAFF,
+    "ledger.manage": frozenset({"finance"}),
     # A print shop's own batches (which batches are its own is checked against its organisation).
     "batches.read": frozenset({"printshop"}),
     "batches.download": frozenset({"printshop"}),
