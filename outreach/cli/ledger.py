@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from outreach import db
 from outreach.campaigns import service as campaigns
 from outreach.cli.output import console, safe
+from outreach.cli.paths import output_file
 from outreach.errors import InputError
 from outreach.i18n import N_, _
 from outreach.ledger import service
@@ -226,8 +227,12 @@ def adjust_cmd(
 def statement_cmd(
     campaign: str = typer.Argument(..., help=CAMPAIGN_REF),
     period: str = typer.Option(None, "--period", help=_("2027-Q1 or 2027 (default: everything).")),
-    csv_out: Path = typer.Option(None, "--csv", help=_("Also write the statement as CSV here.")),
-    pdf_out: Path = typer.Option(None, "--pdf", help=_("Also write the statement as PDF here.")),
+    csv_out: Path = typer.Option(
+        None, "--csv", help=_("Also write the statement as CSV here."), callback=output_file
+    ),
+    pdf_out: Path = typer.Option(
+        None, "--pdf", help=_("Also write the statement as PDF here."), callback=output_file
+    ),
 ) -> None:
     if period is not None:
         parse_period(period)
