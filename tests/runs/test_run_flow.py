@@ -16,7 +16,7 @@ from outreach.campaigns.models import Campaign
 from outreach.errors import BudgetExceeded
 from outreach.ledger import service as ledger
 from outreach.ledger.models import LedgerEntry
-from outreach.render import load_kit_cached, render_letters
+from outreach.render import KitOptions, load_kit_cached, render_letters
 from outreach.runs import service as runs
 from outreach.runs.models import Batch, Piece, Run
 from outreach.settings import get_settings
@@ -213,7 +213,7 @@ def test_local_processes_render_the_same_files_as_one(committed_engine: Engine) 
         # Rendering a batch again in this process gives the bytes the child processes wrote.
         campaign = session.get(Campaign, run.campaign_id)
         assert campaign is not None
-        kit = load_kit_cached(campaign.kit)
+        kit = load_kit_cached(campaign.kit, KitOptions.from_settings(get_settings()))
         out = get_settings().data_dir / "again"
         out.mkdir(exist_ok=True)
         recipients = [runs.recipient(p) for p in runs.batch_pieces(session=session, run=run, batch_seq=2)]
