@@ -24,6 +24,7 @@ def _register() -> None:
     # Each domain owns its commands; importing here keeps start-up cheap for `outreach --help`.
     from outreach.cli import audience, campaign, db, demo, ledger, offer, proof, registry, run, serve, user
     from outreach.cli.printshop import app as printshop_app
+    from outreach.cli.sms import app as sms_app
 
     app.add_typer(db.app, name="db")
     app.add_typer(registry.app, name="registry")
@@ -35,6 +36,7 @@ def _register() -> None:
     app.add_typer(printshop_app, name="printshop")
     app.add_typer(user.app, name="user")
     app.add_typer(offer.app, name="offer")
+    app.add_typer(sms_app, name="sms")
     serve.register(app)
     proof.register(app)
     demo.register(app)

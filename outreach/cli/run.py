@@ -17,7 +17,8 @@ from outreach.campaigns import service as campaigns
 from outreach.cli.output import console, safe
 from outreach.errors import StateError
 from outreach.i18n import _
-from outreach.runs import executor, printshop, retention, supervisor
+from outreach.periods import local_time_text
+from outreach.runs import executor, printshop, retention, sms, supervisor
 from outreach.runs import service as runs
 from outreach.runs.executor import Execution, state_label
 from outreach.runs.states import batch_state_label
@@ -213,6 +214,14 @@ def _print_status(run_id: int, *, as_json: bool = False) -> None:
             "note": st.run.note,
             "errors": st.errors,
         }
+        live = sms.status(session=session, run_id=run_id) if st.submitted or st.delivered else None
+        if live is not None:
+            # Live SMS: what the gateway took, what its receipts said, and the failures by error code.
+            info["submitted"] = live.taken
+            info["delivered"] = live.delivered
+            info["awaiting_receipts"] = live.awaiting_receipts
+            info["failures_by_code"] = dict(live.failures)
+            info["paused_until"] = live.paused_until.isoformat() if live.paused_until else None
         elapsed = None
         if st.run.started_at and st.run.state != "waiting":
             # While rendering, the rate so far; once finished, over the whole run.
@@ -237,7 +246,19 @@ def _print_status(run_id: int, *, as_json: bool = False) -> None:
                 seconds=format(elapsed, ",.1f"),
             ),
         )
+    if live is not None:
+        table.add_row(_("SMS submitted to the gateway"), f"{live.taken:,}")
+        table.add_row(_("SMS delivered (receipt)"), f"{live.delivered:,}")
+        table.add_row(_("SMS awaiting their receipt"), f"{live.awaiting_receipts:,}")
+        if live.paused_until is not None:
+            until = local_time_text(live.paused_until)
+            table.add_row(_("paused until the sending window opens"), safe(until))
     console.print(table)
+    if live is not None and live.failures:
+        codes = Table(_("error code"), _("failed SMS"), title=_("failures by error code"))
+        for code, count in live.failures:
+            codes.add_row(safe(code), f"{count:,}")
+        console.print(codes)
     for error in st.errors:
         console.print(_("[red]failed piece[/] {error}", error=safe(error)))
     if st.run.state == "stalled":

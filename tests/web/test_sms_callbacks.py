@@ -13,10 +13,12 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
 from outreach import channels
 from outreach.channels.gateways.aliyun import AliyunGateway
 from outreach.channels.sms_live import SmsLiveChannel
+from outreach.cli import app
 from outreach.settings import get_settings
 from tests.fakes.sms_gateway import FakeSmsGateway
 
@@ -147,6 +149,14 @@ def test_receipts_pushed_twice_out_of_order_apply_once_and_a_failure_is_refunded
         status = sms.status(session=session, run_id=run_id)
         assert (status.delivered, status.failed, status.awaiting_receipts) == (10, 2, 0)
         assert status.failures == [("MK:0001", 2)]
+    # `run status` shows them too, the failures by error code.
+    shown = CliRunner().invoke(app, ["run", "status", str(run_id), "--json"])
+    assert shown.exit_code == 0, shown.output
+    info = json.loads(shown.output)
+    assert (info["submitted"], info["delivered"], info["awaiting_receipts"]) == (12, 10, 0)
+    assert info["failures_by_code"] == {"MK:0001": 2}
+    table = CliRunner().invoke(app, ["run", "status", str(run_id)])
+    assert "已送达的短信（回执）" in table.output and "MK:0001" in table.output
 
 
 def test_a_receipt_before_its_piece_is_recorded_waits_and_is_applied_then(
@@ -224,3 +234,10 @@ def test_other_replies_wait_for_a_person_and_tencent_replies_too(
         to_read = sms.replies(session=session)
         assert [r.text for r in to_read] == ["谢谢，请问几号截止？"]
         assert len(sms.replies(session=session, include_stops=True)) == 2
+    listed = CliRunner().invoke(app, ["sms", "replies"])
+    assert listed.exit_code == 0, listed.output
+    assert "回复内容" in listed.output and "13900000006" not in listed.output
+    to_read_json = json.loads(CliRunner().invoke(app, ["sms", "replies", "--json"]).output)
+    assert [(r["mobile"], r["text"]) for r in to_read_json] == [("139****0006", "谢谢，请问几号截止？")]
+    every = json.loads(CliRunner().invoke(app, ["sms", "replies", "--all", "--json"]).output)
+    assert [(r["mobile"], r["stop"]) for r in every] == [("139****0008", True), ("139****0006", False)]
