@@ -440,3 +440,37 @@ def test_the_filled_in_template_imports_without_a_word_about_its_instructions(
         ["职工名册"],
         [],
     )
+
+
+def test_rejects_of_several_sheets_name_the_sheet_under_each_sheets_header(
+    session: Session, tmp_path: Path
+) -> None:
+    path = tmp_path / "two.xlsx"
+    book = openpyxl.Workbook()
+    first = book.active
+    assert first is not None
+    first.title = "一月"
+    first.append(["姓名", "性别", "单位名称"])
+    first.append(["王芳", "女", "尤溪县第一中学"])
+    first.append(["", "女", "尤溪县第一中学"])
+    second = book.create_sheet("二月")
+    second.append(["单位名称", "姓名", "性别", "单位邮编"])
+    second.append(["尤溪县人民医院", "林秀英", "未知", "3651"])
+    book.save(path)
+    rejects = tmp_path / "rejects.csv"
+    summary = import_registry(session=session, path=path, rejects=rejects)
+    assert (summary.sheets, summary.inserted, summary.rejected) == (["一月", "二月"], 1, 2)
+    assert [(r.sheet, r.line, r.column) for r in summary.rejections] == [
+        ("一月", 3, "姓名"), ("二月", 2, "性别"), ("二月", 2, "单位邮编")
+    ]  # fmt: skip
+    with rejects.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows == [
+        ["工作表", "行号", "列", "原因", "姓名", "性别", "单位名称"],
+        ["一月", "3", "姓名", "姓名为空", "", "女", "尤溪县第一中学"],
+        ["工作表", "行号", "列", "原因", "单位名称", "姓名", "性别", "单位邮编"],
+        [
+            "二月", "2", "性别；单位邮编", "性别“未知”不是 女/女性/F、男/男性/M 之一；邮编“3651”不是6位数字",
+            "尤溪县人民医院", "林秀英", "未知", "3651",
+        ],
+    ]  # fmt: skip
