@@ -14,6 +14,7 @@ import typer
 
 from audiences.importer import proof_recipients
 from outreach.cli.output import console, err_console, safe
+from outreach.cli.paths import output_folder
 from outreach.errors import InputError
 from outreach.i18n import _
 from outreach.render import KitOptions, Recipient, load_kit, render_letters, render_sms, sample_recipients
@@ -62,7 +63,9 @@ def previews(pdf: Path, out: Path, prefix: str, pages: int) -> list[Path]:
 
 def proof(
     kit: str = typer.Argument(..., help=_("Kit name in templates/ or a kit folder.")),
-    out: Path = typer.Option(..., "--out", help=_("Folder for the proof PDFs and PNG previews.")),
+    out: Path = typer.Option(
+        ..., "--out", help=_("Folder for the proof PDFs and PNG previews."), callback=output_folder
+    ),
     registry: Path | None = typer.Option(
         None,
         "--registry",

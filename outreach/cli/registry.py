@@ -15,6 +15,7 @@ from audiences.sample import ENCODINGS, write_sample
 from audiences.template import write_template
 from outreach import db
 from outreach.cli.output import console, safe
+from outreach.cli.paths import output_file
 from outreach.i18n import _
 
 app = typer.Typer(
@@ -37,7 +38,7 @@ def import_(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help=_("A CSV or XLSX registry file.")),
     strict: bool = typer.Option(False, "--strict", help=_("Import nothing if any row is rejected.")),
     rejects: Path | None = typer.Option(
-        None, "--rejects", help=_("Write rejected rows (line, column, reason) here.")
+        None, "--rejects", help=_("Write rejected rows (line, column, reason) here."), callback=output_file
     ),
     as_json: bool = typer.Option(False, "--json", help=_("Print the summary as JSON.")),
 ) -> None:
@@ -124,7 +125,9 @@ def _print_summary(summary: ImportSummary, rejects: Path | None) -> None:
         "Writes a blank registry sheet with the Chinese headers, drop-down lists and a sheet of instructions."
     )
 )
-def template(out: Path = typer.Argument(..., help=_("Where to write the blank .xlsx sheet."))) -> None:
+def template(
+    out: Path = typer.Argument(..., help=_("Where to write the blank .xlsx sheet."), callback=output_file),
+) -> None:
     write_template(out)
     console.print(safe(_("template written to {path}", path=out)))
 
@@ -133,7 +136,7 @@ def template(out: Path = typer.Argument(..., help=_("Where to write the blank .x
 def sample(
     size: int = typer.Option(..., "--size", min=0, help=_("How many workers the registry lists.")),
     seed: int = typer.Option(1, "--seed", help=_("The same seed writes the same file.")),
-    out: Path = typer.Option(..., "--out", help=_("A .csv or .xlsx file to write.")),
+    out: Path = typer.Option(..., "--out", help=_("A .csv or .xlsx file to write."), callback=output_file),
     malformed: int = typer.Option(0, "--malformed", min=0, help=_("Add this many deliberately bad rows.")),
     encoding: str = typer.Option(
         "utf-8", "--encoding", help=_("CSV encoding: {encodings}.", encodings=", ".join(ENCODINGS))

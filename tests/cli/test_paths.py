@@ -31,10 +31,14 @@ def _cases(tmp: Path) -> list[tuple[list[str], str]]:
         (["ledger", "statement", "俏佳人", "--pdf", str(tmp / long_name)], "太长"),
         (["demo", "--out", str(a_file)], "是文件，请给出文件夹"),
         (["demo", "--out", str(a_file / "sub")], "无法创建文件夹"),
+        (["registry", "template", str(tmp)], "是文件夹，请给出文件名"),
+        (["registry", "import", str(a_file), "--rejects", str(tmp / "x" / "r.csv")], "不存在"),
+        (["registry", "sample", "--size", "5", "--out", str(tmp)], "是文件夹"),
+        (["proof", "qiaojiaren", "--sample", "1", "--out", str(a_file)], "是文件，请给出文件夹"),
     ]
 
 
-@pytest.mark.parametrize("case", range(5))
+@pytest.mark.parametrize("case", range(9))
 def test_bad_output_paths_are_one_line_and_exit_2(
     case: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
