@@ -241,3 +241,65 @@ def test_other_replies_wait_for_a_person_and_tencent_replies_too(
     assert [(r["mobile"], r["text"]) for r in to_read_json] == [("139****0006", "谢谢，请问几号截止？")]
     every = json.loads(CliRunner().invoke(app, ["sms", "replies", "--all", "--json"]).output)
     assert [(r["mobile"], r["stop"]) for r in every] == [("139****0008", True), ("139****0006", False)]
+
+
+def test_the_purge_deletes_sms_batch_files_but_keeps_consent_evidence_six_months(
+    client: TestClient,
+    committed_engine: Engine,
+    fake: FakeSmsGateway,
+    token: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from datetime import timedelta
+
+    from audiences import suppression
+    from outreach.db import utcnow
+    from outreach.runs import retention, sms
+    from outreach.runs.models import Batch, Piece
+    from outreach.storage import get_storage
+
+    run_id = live_run(committed_engine, fake, monkeypatch, women=6)
+    assert post(client, "aliyun/report", fake.receipts("aliyun")) == (200, ALIYUN_ACK)
+    replies = [fake.reply("aliyun", "13900000001", "退订"), fake.reply("aliyun", "13900000002", "好的")]
+    assert post(client, "aliyun/up", replies) == (200, ALIYUN_ACK)
+    storage = get_storage()
+    with Session(committed_engine) as session:
+        keys = [str(m["key"]) for b in session.scalars(select(Batch)) for m in b.files.values()]
+        intents = [f"run-{run_id:06d}/batch-{seq:04d}/sms-intent.json" for seq in (1, 2)]
+        assert keys and all(storage.exists(k) for k in keys + intents)
+
+    def evidence() -> tuple[int, int, int, bool]:
+        with Session(committed_engine) as session:
+            timed = session.scalar(
+                select(func.count()).where(
+                    Piece.run_id == run_id, Piece.submitted_at.is_not(None), Piece.delivered_at.is_not(None)
+                )
+            )
+            receipts = session.scalar(select(func.count()).select_from(sms.SmsReceipt))
+            kept = session.scalar(select(func.count()).select_from(sms.SmsReply))
+            blocked = suppression.is_suppressed(session=session, channel="letter", mobile="13900000001")
+            return int(timed or 0), int(receipts or 0), int(kept or 0), blocked
+
+    now = utcnow()
+    with Session(committed_engine) as session, session.begin():
+        assert (
+            retention.purge(session=session, storage=storage, now=now + timedelta(days=31), retention_days=30)
+            == 2
+        )
+    assert not any(storage.exists(k) for k in keys + intents)
+    assert evidence() == (6, 6, 2, True)
+    # Four months on, with a 30-day retention: the evidence is younger than six months and stays.
+    with Session(committed_engine) as session, session.begin():
+        assert (
+            retention.purge(
+                session=session, storage=storage, now=now + timedelta(days=120), retention_days=30
+            )
+            == 0
+        )
+    assert evidence() == (6, 6, 2, True)
+    # Seven months on: raw receipts and the reply that asked nothing go; the stop reply, the suppression
+    # and each piece's submitted and delivered times stay.
+    with Session(committed_engine) as session, session.begin():
+        retention.purge(session=session, storage=storage, now=now + timedelta(days=210), retention_days=30)
+        assert [r.text for r in session.scalars(select(sms.SmsReply))] == ["退订"]
+    assert evidence() == (6, 0, 1, True)
