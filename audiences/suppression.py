@@ -10,7 +10,7 @@ from __future__ import annotations
 import unicodedata
 from typing import TYPE_CHECKING, Literal
 
-from sqlalchemy import ColumnElement, exists, or_, select
+from sqlalchemy import ColumnElement, exists, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from audiences import normalise
@@ -166,6 +166,23 @@ def not_suppressed(channel: Channel | None) -> ColumnElement[bool]:
     by_worker = exists().where(Suppression.worker_id == Worker.id, Suppression.channel.in_(blocking))
     by_mobile = exists().where(Suppression.mobile == Worker.mobile, Suppression.channel.in_(blocking))
     return ~by_worker & ~by_mobile
+
+
+def suppressed_on_own(channel: Channel) -> ColumnElement[bool]:
+    """SQL: a suppression of `channel` itself (not 'all') blocks this worker, by her id or by her mobile.
+
+    For counting per channel inside one aggregate (`not_suppressed(None)` having excluded 'all' already):
+    there an anti-join is not possible, and `IN (subquery)` lets PostgreSQL hash each list once (a hashed
+    SubPlan) instead of probing per row. Never NULL, so that NOT of it is safe.
+    """
+    own = OLD_WORDS.get(channel, channel)
+    by_worker = Worker.id.in_(
+        select(Suppression.worker_id).where(Suppression.channel == own, Suppression.worker_id.is_not(None))
+    )
+    by_mobile = Worker.mobile.in_(
+        select(Suppression.mobile).where(Suppression.channel == own, Suppression.mobile.is_not(None))
+    )
+    return or_(by_worker, func.coalesce(by_mobile, false()))
 
 
 def is_suppressed(

@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     quarter_start_day: int = Field(default=1, ge=1, le=28, description="Day of the quarter's first month.")
     quarter_start_hour: int = Field(default=8, ge=0, le=23)
     timezone: str = Field(default="Asia/Shanghai", description="The union's time zone: dates and times people read.")
+    batch_ack_days: int = Field(
+        default=3, ge=1, description="Days a print shop has to download a ready batch before it is flagged."
+    )
     lang: str = Field(default="zh_CN", description="Language of messages: zh_CN (default) or en.")
     union: UnionProfile = Field(default_factory=UnionProfile, description="The union's own details (kits).")
 

@@ -10,14 +10,16 @@ sent again without an approval.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from outreach.campaigns import service as campaigns
 from outreach.campaigns.models import Campaign
 from outreach.errors import BudgetExceeded, InputError
-from outreach.periods import due_quarter
+from outreach.periods import due_quarter, quarter_of
 from outreach.runs import service as runs
 from outreach.runs.models import Run
 from outreach.settings import get_settings
@@ -76,3 +78,44 @@ def _start_or_wait(*, session: Session, campaign: Campaign, period: str) -> Run:
         waiting.note = str(exc)
         session.flush()
         return waiting
+
+
+@dataclass(frozen=True)
+class Upcoming:
+    """A quarterly campaign's next scheduled run: the period, when the schedule starts it, and what would stop
+    it (None when its content for that period is approved)."""
+
+    campaign_id: int
+    campaign: str
+    period: str
+    starts_at: datetime
+    problem: str | None
+
+
+def next_start(now: datetime) -> tuple[str, datetime]:
+    """The next quarter the schedule starts after `now`, and when (in the union's time zone)."""
+    settings = get_settings()
+    day, hour, tz = settings.quarter_start_day, settings.quarter_start_hour, settings.timezone
+    due = due_quarter(now, day=day, hour=hour, tz=tz)
+    upcoming = due.next() if due is not None else quarter_of(now.date())
+    return str(upcoming), upcoming.starts_at(day=day, hour=hour, tz=tz)
+
+
+def upcoming(*, session: Session, now: datetime) -> list[Upcoming]:
+    """Every scheduled campaign's next run, soonest first, with what would keep it waiting."""
+    period, starts_at = next_start(now)
+    scheduled = session.scalars(
+        select(Campaign)
+        .where(Campaign.schedule == "quarterly", Campaign.state.in_(("draft", "approved", "active")))
+        .order_by(Campaign.name)
+    ).all()
+    return [
+        Upcoming(
+            campaign_id=c.id,
+            campaign=c.name,
+            period=period,
+            starts_at=starts_at,
+            problem=campaigns.approval_problem(session=session, campaign=c, period=period),
+        )
+        for c in scheduled
+    ]

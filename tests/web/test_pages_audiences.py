@@ -176,3 +176,30 @@ def test_an_admin_reads_but_may_not_save(client: TestClient, people: People, reg
         "/audiences/save", data={"csrf_token": csrf_of(page.text), "name": "x", "expression": "true"}
     )
     assert refused.status_code == 403
+
+
+def test_the_overview_reaches_as_many_as_count_per_channel(registry: Path, committed_engine: Engine) -> None:
+    from audiences.models import Suppression, Worker
+
+    with Session(committed_engine) as session, session.begin():
+        women = session.scalars(
+            select(Worker)
+            .where(Worker.gender == "F", Worker.mobile.is_not(None))
+            .order_by(Worker.id)
+            .limit(4)
+        ).all()
+        session.add(Suppression(channel="letter", reason="returned_mail", worker_id=women[0].id))
+        session.add(Suppression(channel="sms", reason="opt_out", mobile=women[1].mobile))
+        session.add(Suppression(channel="all", reason="opt_out", worker_id=women[2].id))
+        session.add(
+            Suppression(channel="sms", reason="sms_reply", worker_id=women[3].id, mobile=women[3].mobile)
+        )
+        women[3].mobile = None
+    with Session(committed_engine) as session:
+        for expression in ("gender = 'F'", "true", "乡镇 is null"):
+            found = service.overview(session=session, expression=expression)
+            assert found.total == service.count(session=session, expression=expression).total
+            for channel in ("letter", "sms"):
+                expected = service.count(session=session, expression=expression, channel=channel).total
+                assert found.reach[channel] == expected, (expression, channel)
+            assert sum(r.count for r in found.by_kind) == found.total

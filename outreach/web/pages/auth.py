@@ -21,6 +21,7 @@ from outreach.web.dependencies import (
     client_address,
     current_principal,
 )
+from outreach.web.pages.home import home_page
 from outreach.web.pages.render import render
 
 router = APIRouter(include_in_schema=False)
@@ -121,12 +122,11 @@ def logout(session: DbSession, principal: Annotated[Principal, Depends(current_p
 
 
 @router.get("/")
-def home(request: Request, principal: Annotated[Principal, Depends(current_principal)]) -> Response:
+def home(
+    request: Request, session: DbSession, principal: Annotated[Principal, Depends(current_principal)]
+) -> Response:
     if permissions.allowed(principal.role, "batches.read"):
         return RedirectResponse("/portal", status_code=303)
-    return render(
-        request,
-        "home.html",
-        principal=principal,
-        can_read_audit=permissions.allowed(principal.role, "audit.read"),
-    )
+    if permissions.allowed(principal.role, "offers.redeem"):
+        return RedirectResponse("/counter", status_code=303)
+    return home_page(request, session, principal)
