@@ -27,9 +27,10 @@ from audiences.privacy import mask_mobile
 from outreach.campaigns.models import Campaign
 from outreach.channels import PieceResult
 from outreach.channels.gateways.base import DeliveryReceipt, Reply
-from outreach.channels.quiet_hours import SendWindow, window_for
+from outreach.channels.quiet_hours import SendWindow, parse_hours, sms_kind, window_for
 from outreach.db import Base, UTCDateTime, dialect_insert, utcnow
 from outreach.errors import InputError
+from outreach.i18n import _
 from outreach.ledger import service as ledger
 from outreach.runs.models import Piece, Run, RunEvent
 from outreach.settings import get_settings
@@ -37,6 +38,8 @@ from outreach.settings import get_settings
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+# Gateways allow at most 50 messages a day to one number per signature and template.
+MAX_DAILY_CAP = 50
 # Message ids per query (an IN list both PostgreSQL and SQLite take comfortably).
 _CHUNK = 500
 
@@ -82,6 +85,64 @@ class SmsReply(Base):
 def window_of(campaign: Campaign) -> SendWindow:
     """The campaign's sending window: its own hours, else the settings' for its kind of message."""
     return window_for(campaign.sms_kind or "marketing", campaign.sms_hours)
+
+
+@dataclass
+class Sending:
+    """How a campaign's SMS may leave: its kind, its window and its per-number daily cap."""
+
+    campaign: str
+    kind: str
+    window: str
+    daily_cap: int
+    own_hours: bool
+
+
+def sending(*, session: Session, campaign: Campaign) -> Sending:
+    """The campaign's sending rules as they apply now (its own, else the settings')."""
+    return Sending(
+        campaign=campaign.name,
+        kind=campaign.sms_kind,
+        window=window_of(campaign).describe(),
+        daily_cap=campaign.sms_daily_cap or get_settings().sms_daily_cap,
+        own_hours=campaign.sms_hours is not None,
+    )
+
+
+def set_sending(
+    *,
+    session: Session,
+    campaign: Campaign,
+    kind: str | None = None,
+    hours: str | None = None,
+    daily_cap: int | None = None,
+) -> Sending:
+    """Sets an SMS campaign's kind (marketing/notice, 推广/通知), own hours ('08:00-20:00', or '' for the
+    kind's default) and per-number daily cap (1-50); InputError naming the campaign when one is wrong."""
+    if campaign.channel != "sms":
+        raise InputError(
+            _("campaign {name} sends letters: sending hours are for SMS campaigns", name=campaign.name)
+        )
+    if kind is not None:
+        campaign.sms_kind = sms_kind(kind)
+    if hours is not None:
+        text = hours.strip()
+        if text:
+            parse_hours(text, zone=get_settings().timezone, where=_("campaign {name}", name=campaign.name))
+        campaign.sms_hours = text or None
+    if daily_cap is not None:
+        if not 1 <= daily_cap <= MAX_DAILY_CAP:
+            raise InputError(
+                _(
+                    "campaign {name}: the daily cap per number must be 1 to {max}, not {value}",
+                    name=campaign.name,
+                    max=MAX_DAILY_CAP,
+                    value=daily_cap,
+                )
+            )
+        campaign.sms_daily_cap = daily_cap
+    session.flush()
+    return sending(session=session, campaign=campaign)
 
 
 @dataclass
@@ -158,6 +219,12 @@ def settle_batch(
             .where(Piece.id.in_(chunk), Piece.state != "pending", Piece.state != "failed")
             .where(Piece.submitted_at.is_(None))
             .values(submitted_at=now)
+        )
+        # Found delivered already by the query after a crash: the receipt's time is not known, now is close.
+        session.execute(
+            update(Piece)
+            .where(Piece.id.in_(chunk), Piece.state == "delivered", Piece.delivered_at.is_(None))
+            .values(delivered_at=now)
         )
     waiting_ids = [
         m

@@ -197,3 +197,37 @@ def test_the_daily_cap_holds_a_second_message_to_a_number_until_the_next_window(
         # Outside the window nothing goes, and the gate says when it opens.
         closed = sms.gate(session=session, campaign=campaign, pieces=pieces, now=bj(4, 21).astimezone(UTC))
         assert closed.send == [] and closed.resume_at == bj(5, 8).astimezone(UTC)
+
+
+def test_a_planner_sets_a_campaigns_kind_hours_and_daily_cap(committed_engine: Engine) -> None:
+    from typer.testing import CliRunner
+
+    from outreach.campaigns.models import Campaign
+    from outreach.cli import app
+    from tests.runs.world import committed_world
+
+    world = committed_world(committed_engine, name="培训通知", women=2, kit="hardship_sms", channel="sms")
+    runner = CliRunner()
+    shown = runner.invoke(app, ["sms", "hours", "培训通知"])
+    assert shown.exit_code == 0, shown.output
+    assert "推广" in shown.output and "08:00-20:00" in shown.output and "默认" in shown.output
+    changed = runner.invoke(
+        app, ["sms", "hours", "培训通知", "--kind", "通知", "--hours", "09:00-18:30", "--cap", "2"]
+    )
+    assert changed.exit_code == 0, changed.output
+    assert "通知" in changed.output and "09:00-18:30" in changed.output
+    with Session(committed_engine) as session:
+        campaign = session.get(Campaign, world.campaign_id)
+        assert campaign is not None
+        assert (campaign.sms_kind, campaign.sms_hours, campaign.sms_daily_cap) == ("notice", "09:00-18:30", 2)
+    bad = runner.invoke(app, ["sms", "hours", "培训通知", "--hours", "18:00-09:00"])
+    # The CLI's entry point prints a refusal as one line; here it comes back as the error.
+    assert isinstance(bad.exception, InputError)
+    assert "培训通知" in str(bad.exception) and "同一天" in str(bad.exception)
+    too_many = runner.invoke(app, ["sms", "hours", "培训通知", "--cap", "51"])
+    assert isinstance(too_many.exception, InputError) and "1 到 50" in str(too_many.exception)
+    back = runner.invoke(app, ["sms", "hours", "培训通知", "--hours", ""])
+    assert back.exit_code == 0 and "08:00-21:00" in back.output  # the notice kind's default
+    committed_world(committed_engine, name="俏佳人信函", women=2)
+    letters = runner.invoke(app, ["sms", "hours", "俏佳人信函", "--hours", "09:00-18:00"])
+    assert isinstance(letters.exception, InputError) and "短信活动" in str(letters.exception)
