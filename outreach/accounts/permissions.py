@@ -25,6 +25,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # Campaigns and runs: every union role reads them.
     "campaigns.read": UNION_STAFF,
     "runs.read": UNION_STAFF,
+    # A campaign's content per period (text, artwork, proof, submission): the planners prepare it. Approving
+    # it is the approvers' work, and a planner's for a colleague's change (DESIGN: planners check the proof
+    # and approve); four eyes (outreach.campaigns.content) refuses whoever made the last change.
+    "campaigns.prepare": frozenset({"planner"}),
+    "campaigns.approve": frozenset({"approver", "planner"}),
     # Starting a run spends budget; the planners who prepared the campaign start, resume and cancel it.
     "runs.start": frozenset({"planner"}),
     "runs.cancel": frozenset({"planner"}),

@@ -158,7 +158,8 @@ def create(
 
 def content_hash(*, session: Session, campaign: Campaign, period: str | None = None) -> str:
     """A digest of what an approval covers: the kit's files, the audience expression and the channel, and
-    the period's ad bookings (merchant, offer, validity, fee, artwork) when it has any."""
+    the period's ad bookings (merchant, offer, validity, fee, artwork) and its own letter text when it has
+    any (outreach.campaigns.content)."""
     audience = session.get(Audience, campaign.audience_id)
     assert audience is not None  # a foreign key guarantees it
     # The kit's digest alone (no full load): this runs on every schedule tick and run start.
@@ -167,6 +168,11 @@ def content_hash(*, session: Session, campaign: Campaign, period: str | None = N
     booked = offers.bookings_digest(session=session, campaign_id=campaign.id, period=period)
     if booked is not None:
         text += "\n" + booked
+    from outreach.campaigns import content  # content imports this module
+
+    written = content.text_digest(session=session, campaign_id=campaign.id, period=period)
+    if written is not None:
+        text += "\ntext " + written
     return hashlib.sha256(text.encode()).hexdigest()
 
 

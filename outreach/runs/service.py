@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from audiences import service as audiences
 from audiences.models import Audience
+from outreach.campaigns import content as campaign_content
 from outreach.campaigns import service as campaigns
 from outreach.campaigns.models import Campaign
 from outreach.channels import Channel, PieceResult, Receipt, charged_states, get_channel
@@ -227,6 +228,7 @@ def render_batch(*, session: Session, run_id: int, batch_seq: int, storage: Stor
     channel = get_channel(kit.channel)
     # The period's booked ad artwork in its slots, and each letter's redemption code (outreach.offers).
     kit = offers.booked_kit(session=session, run=run, kit=kit)
+    kit = campaign_content.period_kit(session=session, campaign=campaign, period=run.period, kit=kit)
     codes = offer_codes.codes_of(
         session=session, run_id=run.id, first_seq=pieces[0].seq, last_seq=pieces[-1].seq
     )

@@ -27,9 +27,11 @@ from outreach.web.api import offers as offers_api
 from outreach.web.api import registry as registry_api
 from outreach.web.api import sms_callbacks as sms_api
 from outreach.web.api import union as union_api
+from outreach.web.pages import approvals as approvals_pages
 from outreach.web.pages import audiences as audiences_pages
 from outreach.web.pages import audit as audit_pages
 from outreach.web.pages import auth as auth_pages
+from outreach.web.pages import campaigns as campaigns_pages
 from outreach.web.pages import counter as counter_pages
 from outreach.web.pages import portal as portal_pages
 from outreach.web.pages import registry as registry_pages
@@ -162,6 +164,8 @@ def create_app() -> FastAPI:
     app.include_router(audit_pages.router)
     app.include_router(audiences_pages.router)
     app.include_router(registry_pages.router)
+    app.include_router(campaigns_pages.router)
+    app.include_router(approvals_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_api_route(
         "/healthz",
