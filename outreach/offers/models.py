@@ -64,7 +64,8 @@ class RedemptionCode(Base):
     piece_id: Mapped[int] = mapped_column(ForeignKey("pieces.id", ondelete="CASCADE"), unique=True)
     code: Mapped[str] = mapped_column(String(16))
 
-    __table_args__ = (UniqueConstraint("run_id", "code"), Index("ix_redemption_codes_code", "code"))
+    # Unique per run, and led by the code: the one index serves the counter's look-up by code as well.
+    __table_args__ = (UniqueConstraint("code", "run_id"),)
 
 
 class Redemption(Base):

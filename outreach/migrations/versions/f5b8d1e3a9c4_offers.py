@@ -74,9 +74,8 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_redemption_codes")),
         sa.UniqueConstraint("piece_id", name=op.f("uq_redemption_codes_piece_id")),
-        sa.UniqueConstraint("run_id", "code", name=op.f("uq_redemption_codes_run_id_code")),
+        sa.UniqueConstraint("code", "run_id", name=op.f("uq_redemption_codes_code_run_id")),
     )
-    op.create_index("ix_redemption_codes_code", "redemption_codes", ["code"])
     op.create_table(
         "redemptions",
         sa.Column("id", sa.Integer(), nullable=False),
