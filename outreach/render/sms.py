@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from outreach.errors import KitError
 from outreach.i18n import _
-from outreach.render.kit import Kit, run_template
+from outreach.render.kit import Kit, run_template, template_error
 from outreach.render.recipient import Recipient, base_variables, piece_variables
 
 SINGLE_LIMIT = 70  # characters in a one-part message
@@ -74,3 +74,37 @@ def render_sms(
             error = _("no mobile number")
         out.append(SmsMessage(r.number, r.mobile, text, length, sms_parts(text), error))
     return out
+
+
+def draft(
+    kit: Kit, source: str, recipient: Recipient, *, context: Mapping[str, object] | None = None
+) -> SmsMessage:
+    """A text being written for an SMS kit: compiled in the kit's sandbox, rendered for one recipient, with
+    the kit's 【signature】 and opt-out, and counted as the gateway bills it (a bad template is the error)."""
+    if kit.channel != "sms":
+        raise KitError(_("kit {kit}: is a {channel} kit, not an SMS kit", kit=kit.name, channel=kit.channel))
+    where = kit.sms_where or "sms.j2"
+    try:
+        template = kit.env.from_string(source)
+    except Exception as exc:  # the planner's text is template code: a syntax error is reported, not raised
+        return SmsMessage(
+            recipient.number,
+            recipient.mobile,
+            "",
+            0,
+            0,
+            str(template_error(kit.name, exc, template_file=where)),
+        )
+    base = base_variables(kit.title, kit.sender, kit.variables, context)
+    try:
+        body = run_template(kit.name, template, piece_variables(base, recipient), template_file=where)
+    except KitError as exc:
+        return SmsMessage(recipient.number, recipient.mobile, "", 0, 0, str(exc))
+    text = compose(kit.sms_signature, body, kit.sms_opt_out)
+    length = sms_length(text)
+    error = None
+    if kit.sms_max_length and length > kit.sms_max_length:
+        error = _(
+            "{length} characters, over the kit's maximum of {max}", length=length, max=kit.sms_max_length
+        )
+    return SmsMessage(recipient.number, recipient.mobile, text, length, sms_parts(text), error)

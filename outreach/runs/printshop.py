@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from audiences import suppression
@@ -20,6 +20,7 @@ from outreach.db import utcnow
 from outreach.errors import InputError, NotFound, StateError
 from outreach.i18n import _
 from outreach.ledger import service as ledger
+from outreach.ledger.models import LedgerEntry
 from outreach.render import KitOptions, load_kit_cached
 from outreach.runs.batchfiles import write_batch_files
 from outreach.runs.models import BATCH_STATES, Batch, Piece, Run
@@ -229,3 +230,15 @@ def record_returns(*, session: Session, numbers: Sequence[str], reason: str = "u
         )
         ledger.refund(session=session, run_id=piece.run_id, piece_id=piece.id, reason=reason)
     return len(numbers)
+
+
+def returned_by_batch(*, session: Session, run_id: int) -> dict[int, int]:
+    """How many pieces of each of the run's batches the post brought back (batch seq -> count)."""
+    rows = session.execute(
+        select(Batch.seq, func.count(LedgerEntry.id))
+        .join(Piece, (Piece.run_id == Batch.run_id) & Piece.seq.between(Batch.first_seq, Batch.last_seq))
+        .join(LedgerEntry, (LedgerEntry.run_id == Piece.run_id) & (LedgerEntry.piece_id == Piece.id))
+        .where(Batch.run_id == run_id, LedgerEntry.kind == "return")
+        .group_by(Batch.seq)
+    ).all()
+    return {int(seq): int(count) for seq, count in rows}

@@ -35,6 +35,7 @@ from outreach.render import Kit, KitOptions, Recipient, load_kit_cached
 from outreach.runs import sms
 from outreach.runs.batchfiles import batch_folder, batch_range, write_batch_files
 from outreach.runs.models import Batch, Piece, Run, piece_number
+from outreach.runs.states import run_state_label
 from outreach.settings import get_settings
 from outreach.storage import Storage
 
@@ -443,6 +444,56 @@ def cancel(*, session: Session, run_id: int) -> Run:
     ledger.release(session=session, run_id=run.id)
     session.flush()
     return run
+
+
+def recent(*, session: Session, limit: int = 100) -> Sequence[tuple[Run, str]]:
+    """The latest runs with their campaign's name, newest first."""
+    rows = session.execute(
+        select(Run, Campaign.name)
+        .join(Campaign, Campaign.id == Run.campaign_id)
+        .order_by(Run.id.desc())
+        .limit(limit)
+    ).all()
+    return [(run, str(name)) for run, name in rows]
+
+
+def startable(*, session: Session) -> list[tuple[Campaign, str]]:
+    """Campaigns whose approved period has no run yet (or a waiting one): what a planner can start now."""
+    out: list[tuple[Campaign, str]] = []
+    for campaign in campaigns.list_all(session=session):
+        period = campaign.approved_period
+        if period is None or campaign.state not in ("approved", "active"):
+            continue
+        run = find(session=session, campaign=campaign, period=period)
+        if run is None or run.state == "waiting":
+            out.append((campaign, period))
+    return out
+
+
+def retry_failed(*, session: Session, run_id: int) -> int:
+    """Puts an unfinished run's failed pieces back to pending, so that resuming renders them again; returns
+    how many. Failed pieces were never charged; a finished run's batches are final, and a live gateway's
+    failures are not sent twice, so both are refused (StateError)."""
+    run = get(session=session, run_id=run_id)
+    if run.state not in ("rendering", "stalled"):
+        raise StateError(
+            _(
+                "run {run} is {state}; only an unfinished run's failed pieces can be tried again",
+                run=run.id,
+                state=run_state_label(run.state),
+            )
+        )
+    campaign = session.get(Campaign, run.campaign_id)
+    assert campaign is not None
+    if getattr(get_channel(campaign.channel), "sends_live", False):
+        raise StateError(_("run {run} sends live SMS: a failed message is not sent twice", run=run.id))
+    moved = session.execute(
+        update(Piece)
+        .where(Piece.run_id == run.id, Piece.state == "failed")
+        .values(state="pending", error=None, error_code=None)
+    )
+    session.flush()
+    return int(getattr(moved, "rowcount", 0) or 0)
 
 
 def batches(*, session: Session, run_id: int) -> Sequence[Batch]:

@@ -33,8 +33,11 @@ from outreach.web.pages import audit as audit_pages
 from outreach.web.pages import auth as auth_pages
 from outreach.web.pages import campaigns as campaigns_pages
 from outreach.web.pages import counter as counter_pages
+from outreach.web.pages import ledger as ledger_pages
 from outreach.web.pages import portal as portal_pages
 from outreach.web.pages import registry as registry_pages
+from outreach.web.pages import runs as runs_pages
+from outreach.web.pages import sms as sms_pages
 from outreach.web.pages.render import render_error
 
 API_PREFIX = "/api/v1"
@@ -164,6 +167,9 @@ def create_app() -> FastAPI:
     app.include_router(audit_pages.router)
     app.include_router(audiences_pages.router)
     app.include_router(registry_pages.router)
+    app.include_router(runs_pages.router)
+    app.include_router(ledger_pages.router)
+    app.include_router(sms_pages.router)
     app.include_router(campaigns_pages.router)
     app.include_router(approvals_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
