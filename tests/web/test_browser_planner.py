@@ -136,3 +136,68 @@ def test_a_planner_imports_the_registry_and_builds_an_audience(
         saved_audience = session.scalars(select(Audience)).one()
         assert saved_audience.name == "女职工"
         assert audiences.count(session=session, expression=saved_audience.expression).total == expected
+
+
+def test_the_home_page_of_a_busy_quarter_in_a_real_browser(
+    site: str, people: People, committed_engine: Engine
+) -> None:
+    from datetime import timedelta
+
+    from outreach.campaigns import service as campaigns
+    from outreach.db import utcnow
+    from outreach.ledger import budgets
+    from outreach.periods import local_date, quarter_of
+    from outreach.runs import service as runs
+    from outreach.runs.models import Piece, Run
+    from tests.runs.world import committed_world
+    from workers.local import run_locally
+
+    period = str(quarter_of(local_date()))
+    world = committed_world(
+        committed_engine,
+        name="俏佳人",
+        women=8,
+        period=period,
+        schedule="quarterly",
+        print_shop=people.shop.name,
+    )
+    committed_world(
+        committed_engine,
+        name="金秋助学",
+        women=2,
+        period=None,
+        schedule="quarterly",
+        print_shop=people.shop.name,
+    )
+    with Session(committed_engine) as session, session.begin():
+        budgets.set_budget(
+            session=session, campaign_id=world.campaign_id, period=period.split("-")[0], amount_fen=600_000
+        )
+        run_id = runs.start(
+            session=session,
+            campaign=campaigns.get(session=session, campaign_id=world.campaign_id),
+            period=period,
+        ).id
+    run_locally(run_id)
+    with Session(committed_engine) as session, session.begin():
+        piece = session.scalars(select(Piece).where(Piece.run_id == run_id).limit(1)).one()
+        piece.state, piece.error = "failed", "字体缺字"
+        run = session.get(Run, run_id)
+        assert run is not None
+        run.finished_at = utcnow() - timedelta(days=5)
+
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 768}).new_page()
+        page.goto(f"{site}/login")
+        page.fill("input[name=username]", "approver")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{site}/")
+        attention = page.inner_text("section.attention")
+        assert "1 件失败" in attention and "未被印刷厂下载" in attention
+        campaigns_table = page.locator("table.list").first.inner_text()
+        assert "俏佳人" in campaigns_table and "金秋助学" in campaigns_table and "等待审批" in campaigns_table
+        assert page.locator("svg.budget-bar").count() == 1
+        _shot(page, "11-home-busy")
+        browser.close()

@@ -23,7 +23,7 @@ from outreach.campaigns import schedule
 from outreach.campaigns import service as campaigns
 from outreach.campaigns.models import Campaign
 from outreach.db import utcnow
-from outreach.i18n import _
+from outreach.i18n import N_, _, translate
 from outreach.ledger import budgets
 from outreach.periods import local_date, quarter_of
 from outreach.runs import service as runs
@@ -38,6 +38,12 @@ RUNNING = ("rendering", "assembling")
 ATTENTION_DAYS = 30
 MAX_ATTENTION = 20
 RECENT_IMPORTS = 5
+ROLE_LABELS = {
+    "admin": N_("role: administrator"),
+    "planner": N_("role: planner"),
+    "approver": N_("role: approver"),
+    "finance": N_("role: finance"),
+}
 
 
 @dataclass(frozen=True)
@@ -250,6 +256,7 @@ def home_page(request: Request, session: Session, principal: Principal) -> Respo
         "home.html",
         principal=principal,
         section="home",
+        role=translate(ROLE_LABELS[principal.role]) if principal.role in ROLE_LABELS else principal.role,
         period=period,
         campaigns=_campaign_lines(session, period),
         upcoming=schedule.upcoming(session=session, now=now),
