@@ -167,3 +167,31 @@ def test_a_print_shop_cannot_upload(client: TestClient, people: People) -> None:
         "/registry/imports", data={"csrf_token": token}, files={"file": ("a.csv", b"x", "text/csv")}
     )
     assert refused.status_code == 403
+
+
+def test_the_progress_page_polls_and_goes_on_to_the_result(client: TestClient, people: People) -> None:
+    from outreach.web.pages.registry import ImportJob, _write_job
+
+    job = ImportJob(
+        token="t0ken-abc", filename="大名册.csv", size=40_000_000, rows=50_000, expected_rows=200_000
+    )
+    _write_job(job)
+    login(client, "planner")
+    page = client.get("/registry/uploads/t0ken-abc")
+    assert page.status_code == 200
+    assert '<meta http-equiv="refresh" content="2">' in page.text
+    assert (
+        'hx-trigger="every 1s"' in page.text
+        and '<progress id="import-progress" max="100" value="25">' in page.text
+    )
+    assert "50,000" in page.text and "大名册.csv" in page.text
+    fragment = client.get("/registry/uploads/t0ken-abc", headers={"HX-Request": "true"})
+    assert "<progress" in fragment.text and "<html" not in fragment.text
+    job.state, job.import_id = "done", 42
+    _write_job(job)
+    done = client.get("/registry/uploads/t0ken-abc", headers={"HX-Request": "true"})
+    assert done.headers["HX-Redirect"] == "/registry/imports/42?upload=t0ken-abc"
+    plain = client.get("/registry/uploads/t0ken-abc", follow_redirects=False)
+    assert plain.status_code == 303 and plain.headers["location"].startswith("/registry/imports/42")
+    assert client.get("/registry/uploads/nope").status_code == 404
+    assert client.get("/registry/uploads/..%2F..%2Fetc").status_code == 404
