@@ -116,6 +116,8 @@ def test_a_planner_imports_the_registry_and_builds_an_audience(
             "n => document.querySelector('p.total strong')?.textContent.replace(/,/g, '') === String(n)",
             arg=older,
         )
+        # The save form takes the expression as typed (htmx swaps its hidden field out of band).
+        assert page.input_value("#save-expression") == "性别 = '女' and 年龄 >= 40"
         page.type("#expression", " and", delay=20)
         page.wait_for_selector("#live .error[role=alert] mark")
         _shot(page, "8-audience-error")
