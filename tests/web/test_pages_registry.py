@@ -195,3 +195,25 @@ def test_the_progress_page_polls_and_goes_on_to_the_result(client: TestClient, p
     assert plain.status_code == 303 and plain.headers["location"].startswith("/registry/imports/42")
     assert client.get("/registry/uploads/nope").status_code == 404
     assert client.get("/registry/uploads/..%2F..%2Fetc").status_code == 404
+
+
+def test_a_workbook_is_imported_like_a_csv(
+    client: TestClient, people: People, committed_engine: Engine, tmp_path: Path
+) -> None:
+    path = tmp_path / "名册.xlsx"
+    write_sample(path, workers=60, seed=9, malformed=2)
+    login(client, "planner")
+    token = csrf_of(client.get("/registry").text)
+    with path.open("rb") as fh:
+        response = client.post(
+            "/registry/imports",
+            data={"csrf_token": token},
+            files={
+                "file": (path.name, fh, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+            },
+            follow_redirects=False,
+        )
+    result = client.get(_wait_for_result(client, str(response.headers["location"])))
+    assert re.search(r'count-n">60</span><span>新增', result.text)
+    sheets = re.findall(r"<tr><td>职工名册</td><td class=\"num\">(\d+)</td>", result.text)
+    assert len(sheets) == 2  # a workbook's rejects name their sheet
