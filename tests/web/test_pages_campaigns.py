@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -72,9 +73,9 @@ def page_of(client: TestClient, url: str) -> str:
     return response.text
 
 
-def post(client: TestClient, url: str, data: dict[str, str], **kwargs: object) -> object:
+def post(client: TestClient, url: str, data: dict[str, str], **kwargs: Any) -> Any:
     token = csrf_of(client.get("/campaigns").text)
-    return client.post(url, data={**data, "csrf_token": token}, follow_redirects=False, **kwargs)  # type: ignore[arg-type]
+    return client.post(url, data={**data, "csrf_token": token}, follow_redirects=False, **kwargs)
 
 
 def test_the_list_shows_campaigns_to_union_roles_and_offers_creating_to_planners(
@@ -111,29 +112,29 @@ def test_the_wizard_creates_a_campaign_step_by_step_without_javascript(
     fields = {"name": "金秋助学", "audience": "俏佳人-women", "channel": "letter"}
     # A name in use is refused on its own step, with the reason.
     refused = post(client, "/campaigns/new", {**fields, "name": "俏佳人", "step": "1"})
-    assert refused.status_code == 422 and "已存在" in refused.text  # type: ignore[attr-defined]
+    assert refused.status_code == 422 and "已存在" in refused.text
     step2 = post(client, "/campaigns/new", {**fields, "step": "1"})
-    assert step2.status_code == 200 and 'name="kit"' in step2.text  # type: ignore[attr-defined]
-    assert 'type="hidden" name="name" value="金秋助学"' in step2.text  # type: ignore[attr-defined]
+    assert step2.status_code == 200 and 'name="kit"' in step2.text
+    assert 'type="hidden" name="name" value="金秋助学"' in step2.text
     fields |= {"kit": "qiaojiaren", "rate_card": code, "print_shop": people.shop.name}
     step3 = post(client, "/campaigns/new", {**fields, "step": "2"})
-    assert step3.status_code == 200 and 'name="budget"' in step3.text  # type: ignore[attr-defined]
+    assert step3.status_code == 200 and 'name="budget"' in step3.text
     bad_budget = post(client, "/campaigns/new", {**fields, "budget": "六千", "step": "3"})
-    assert bad_budget.status_code == 422 and "六千" in bad_budget.text  # type: ignore[attr-defined]
+    assert bad_budget.status_code == 422 and "六千" in bad_budget.text
     fields |= {"budget": "6,000.00", "budget_period": "2027", "schedule": "quarterly"}
     step4 = post(client, "/campaigns/new", {**fields, "step": "3"})
-    assert "6,000.00" in step4.text and "创建活动" in step4.text  # type: ignore[attr-defined]
+    assert "6,000.00" in step4.text and "创建活动" in step4.text
     back = post(client, "/campaigns/new", {**fields, "step": "4", "go": "back"})
-    assert 'name="budget"' in back.text  # type: ignore[attr-defined]
+    assert 'name="budget"' in back.text
     created = post(client, "/campaigns/new", {**fields, "step": "4"})
-    assert created.status_code == 303  # type: ignore[attr-defined]
+    assert created.status_code == 303
     with Session(committed_engine) as session:
         campaign = campaigns.get_by_name(session=session, name="金秋助学")
         assert (campaign.kit, campaign.schedule, campaign.state) == ("qiaojiaren", "quarterly", "draft")
         assert campaign.print_shop is not None and campaign.print_shop.name == people.shop.name
         lines = ledger.budget_lines(session=session, campaign_id=campaign.id)
         assert [(b.period, b.budget_fen) for b in lines] == [("2027", 600_000)]
-    assert "金秋助学" in page_of(client, created.headers["location"])  # type: ignore[attr-defined]
+    assert "金秋助学" in page_of(client, created.headers["location"])
 
 
 def test_the_period_page_shows_text_blocks_slots_the_estimate_with_waived_fees_and_the_glyph_check(
@@ -159,7 +160,7 @@ def test_saving_the_text_records_who_changed_it_and_voids_the_approval(
     assert body is not None
     new_text = body.group(1).replace("&#34;", '"').replace("&amp;", "&") + "\n\n祝您新春快乐！"
     saved = post(client, f"{url}/text", {"block:letter_body.j2": new_text})
-    assert saved.status_code == 303, saved.text  # type: ignore[attr-defined]
+    assert saved.status_code == 303, saved.text
     with Session(committed_engine) as session:
         row = session.scalars(select(PeriodContent)).one()
         assert row.blocks["letter_body.j2"].endswith("祝您新春快乐！") and row.changed_by == "planner"
@@ -177,12 +178,12 @@ def test_saving_the_text_records_who_changed_it_and_voids_the_approval(
     assert "正文 letter_body.j2" in page_of(client, url)
     # A template error names the block and the line; nothing is stored.
     broken = post(client, f"{url}/text", {"block:letter_body.j2": "第一行\n{{ name "})
-    assert broken.status_code == 422  # type: ignore[attr-defined]
-    assert "letter_body.j2 第 2 行" in broken.text  # type: ignore[attr-defined]
+    assert broken.status_code == 422
+    assert "letter_body.j2 第 2 行" in broken.text
     # Text that overflows its box is refused with the kit's preflight reason.
     long = post(client, f"{url}/text", {"block:tips.j2": "很长的提示。" * 400})
-    assert long.status_code == 422  # type: ignore[attr-defined]
-    assert "文本块 tips.j2：" in long.text and "文本框只有 70 毫米" in long.text  # type: ignore[attr-defined]
+    assert long.status_code == 422
+    assert "文本块 tips.j2：" in long.text and "文本框只有 70 毫米" in long.text
     with Session(committed_engine) as session:
         campaign = campaigns.get(session=session, campaign_id=scene.campaign_id)
         assert campaigns.content_hash(session=session, campaign=campaign, period=PERIOD) == before
@@ -196,14 +197,14 @@ def test_artwork_is_checked_by_the_kits_preflight_and_the_reason_shown_next_to_t
     url = f"/campaigns/{scene.campaign_id}/periods/{PERIOD}/slots/front"
     fields = {"merchant": scene.merchant, "offer_text": "凭函护理八折", "fee": "500"}
     rgb = post(client, url, fields, files={"artwork": ("rgb.jpg", jpeg(mode="RGB"), "image/jpeg")})
-    assert rgb.status_code == 422  # type: ignore[attr-defined]
-    slot_html = rgb.text.split('id="slot-front"')[1].split("</section>")[0]  # type: ignore[attr-defined]
+    assert rgb.status_code == 422
+    slot_html = rgb.text.split('id="slot-front"')[1].split("</section>")[0]
     assert "CMYK" in slot_html and 'class="error"' in slot_html
     small = post(client, url, fields, files={"artwork": ("low.jpg", jpeg((206, 63)), "image/jpeg")})
-    small_html = small.text.split('id="slot-front"')[1].split("</section>")[0]  # type: ignore[attr-defined]
-    assert small.status_code == 422 and "dpi" in small_html  # type: ignore[attr-defined]
+    small_html = small.text.split('id="slot-front"')[1].split("</section>")[0]
+    assert small.status_code == 422 and "dpi" in small_html
     good = post(client, url, fields, files={"artwork": ("front.jpg", jpeg(), "image/jpeg")})
-    assert good.status_code == 303, good.text  # type: ignore[attr-defined]
+    assert good.status_code == 303, good.text
     with Session(committed_engine) as session:
         booking = session.scalars(select(AdBooking)).one()
         assert (booking.slot, booking.period, booking.fee_fen, booking.artwork_name) == (
@@ -221,7 +222,7 @@ def test_artwork_is_checked_by_the_kits_preflight_and_the_reason_shown_next_to_t
     client.cookies.clear()
     login(client, "finance")
     refused = post(client, url, fields, files={"artwork": ("front.jpg", jpeg(), "image/jpeg")})
-    assert refused.status_code == 403  # type: ignore[attr-defined]
+    assert refused.status_code == 403
 
 
 def test_the_proof_shows_five_recipients_with_the_longest_name_and_address_and_is_cached(
@@ -253,10 +254,10 @@ def test_submitting_for_approval(
     login(client, "planner")
     url = f"/campaigns/{scene.campaign_id}/periods/{PERIOD}"
     done = post(client, f"{url}/submit", {})
-    assert done.status_code == 303  # type: ignore[attr-defined]
+    assert done.status_code == 303
     assert "等待审批" in page_of(client, url)
     again = post(client, f"{url}/submit", {})
-    assert again.status_code == 422 and "已在等待审批" in again.text  # type: ignore[attr-defined]
+    assert again.status_code == 422 and "已在等待审批" in again.text
     with Session(committed_engine) as session:
         row = session.scalars(select(PeriodContent)).one()
         assert (row.state, row.submitted_by) == ("submitted", "planner")

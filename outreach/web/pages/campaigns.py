@@ -59,6 +59,20 @@ def content_state(state: str) -> str:
     return translate(CONTENT_STATES[state]) if state in CONTENT_STATES else state
 
 
+FACES = {
+    "envelope.front": N_("envelope front"),
+    "envelope.back": N_("envelope back"),
+    "envelope.flap": N_("envelope flap"),
+}
+
+
+def face_label(face: str) -> str:
+    """Where a slot is, in words ('letter.advertising' -> 信函 advertising 页)."""
+    if face in FACES:
+        return translate(FACES[face])
+    return _("letter, page {page}", page=face.removeprefix("letter."))
+
+
 def change_label(what: str) -> str:
     """What a change record says was changed ('text:letter_body.j2' -> 正文 letter_body.j2)."""
     kind, _sep, name = what.partition(":")
@@ -70,6 +84,7 @@ def change_label(what: str) -> str:
 
 
 env.globals.update(
+    face_label=face_label,
     campaign_state=campaign_state,
     content_state=content_state,
     change_label=change_label,
@@ -78,9 +93,9 @@ env.globals.update(
 Text = Annotated[str, Form(max_length=300)]
 
 
-def this_quarter() -> str:
-    """The quarter of today (the period a planner most likely prepares)."""
-    return str(quarter_of(local_date()))
+def next_quarter() -> str:
+    """The quarter after today's (the period a planner most likely prepares)."""
+    return str(quarter_of(local_date()).next())
 
 
 def period_of(text: str) -> str:
@@ -307,7 +322,7 @@ def campaign_page(
         campaign=campaigns.detail(session=session, campaign=campaign),
         periods=content.periods(session=session, campaign=campaign),
         budgets=ledger.budget_lines(session=session, campaign_id=campaign.id),
-        suggested=this_quarter(),
+        suggested=next_quarter(),
         may_prepare=_may(principal, "campaigns.prepare"),
         flash=flash,
     )
