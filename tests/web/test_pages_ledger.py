@@ -41,7 +41,7 @@ def test_finance_reads_the_statement_and_downloads_what_the_cli_writes(
     assert page.status_code == 200
     assert "¥8.00" in page.text  # 8 letters at ¥1.00, fees waived
     assert "¥10,000.00" in page.text  # the 2027 budget
-    assert '<svg viewBox="0 0 640 220"' in page.text and 'class="chart-spent"' in page.text
+    assert '<svg viewBox="0 0 640 250"' in page.text and 'class="chart-spent"' in page.text
     assert "style=" not in page.text  # the CSP allows no inline styles
     spent = re.search(r'id="statement-spent">([^<]+)<', page.text)
     assert spent and spent.group(1) == "¥8.00"
@@ -151,7 +151,7 @@ def test_finance_adds_a_rate_card_version_in_the_fee_grammar(
 ) -> None:
     login(client, "finance")
     page = client.get("/ledger/rates")
-    assert page.status_code == 200 and "还没有设定任何价目表" in page.text
+    assert page.status_code == 200 and "还没有设定任何费率表" in page.text
     token = csrf_of(page.text)
     form = {
         "csrf_token": token,

@@ -32,9 +32,9 @@ router = APIRouter(prefix="/ledger", include_in_schema=False)
 Period = Annotated[str | None, Query(max_length=20)]
 # The chart's drawing area in SVG units: one group of two bars (budget, spent) per quarter and the year.
 CHART_WIDTH = 640
-CHART_HEIGHT = 220
-PLOT_TOP = 20
-PLOT_BOTTOM = 180
+CHART_HEIGHT = 250
+PLOT_TOP = 10
+PLOT_BOTTOM = 170
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,8 @@ class ChartGroup:
     label: str
     label_x: int
     bars: tuple[ChartBar, ...]
+    budget_fen: int | None
+    spent_fen: int
 
 
 def chart_of(st: Statement) -> tuple[ChartGroup, ...]:
@@ -69,9 +71,10 @@ def chart_of(st: Statement) -> tuple[ChartGroup, ...]:
         for j, (kind, fen) in enumerate((("budget", q.budget_fen), ("spent", q.spent_fen))):
             if fen is None:
                 continue
-            height = max(0.0, fen) * span / top
+            # A small amount still shows as a sliver, so that "nothing spent" and "little spent" differ.
+            height = max(1.5, fen * span / top) if fen > 0 else 0.0
             bars.append(ChartBar(x + j * 34, PLOT_BOTTOM - height, height, kind, fen))
-        groups.append(ChartGroup(q.label, x + 32, tuple(bars)))
+        groups.append(ChartGroup(q.label, x + 32, tuple(bars), q.budget_fen, q.spent_fen))
     return tuple(groups)
 
 

@@ -20,7 +20,7 @@ from outreach.errors import InputError
 from outreach.i18n import _
 from outreach.runs import executor, printshop
 from outreach.runs import service as runs
-from outreach.runs.models import Batch
+from outreach.runs.models import Batch, piece_number
 from outreach.runs.states import run_state_label
 from outreach.web.dependencies import DbSession, Principal, require
 from outreach.web.pages.render import render
@@ -99,6 +99,16 @@ class BatchRow:
 
     batch: Batch
     returned: int
+
+    @property
+    def first_number(self) -> str:
+        """The printed number of the batch's first piece."""
+        return piece_number(self.batch.run_id, self.batch.first_seq)
+
+    @property
+    def last_number(self) -> str:
+        """The printed number of the batch's last piece."""
+        return piece_number(self.batch.run_id, self.batch.last_seq)
 
 
 @router.get("")
