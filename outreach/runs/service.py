@@ -438,7 +438,7 @@ def cancel(*, session: Session, run_id: int) -> Run:
     """Cancels an unfinished run and releases what its reservation has not used."""
     run = get(session=session, run_id=run_id)
     if run.state == "done":
-        raise StateError(f"run {run.id} is done; a finished run cannot be cancelled")
+        raise StateError(_("run {run} is done; a finished run cannot be cancelled", run=run.id))
     run.state = "cancelled"
     run.finished_at = utcnow()
     ledger.release(session=session, run_id=run.id)

@@ -194,3 +194,18 @@ def test_roles_that_may_not(client: TestClient, people: People, committed_engine
     assert refused.status_code == 403
     no_csrf = client.post("/runs/start", data={"choice": "1|2027-Q1"})
     assert no_csrf.status_code == 403
+
+
+def test_a_finished_run_is_not_cancelled(
+    client: TestClient, people: People, committed_engine: Engine
+) -> None:
+    committed_world(committed_engine, print_shop=people.shop.name, women=3, batch_size=10)
+    run_id = _start(committed_engine)
+    run_locally(run_id)
+    login(client, "planner")
+    page = client.get(f"/runs/{run_id}")
+    assert f'href="/runs/{run_id}/cancel"' not in page.text  # no cancel offered for a done run
+    refused = client.post(f"/runs/{run_id}/cancel", data={"csrf_token": csrf_of(page.text), "confirm": "yes"})
+    assert refused.status_code == 409 and "已结束的运行不能取消" in refused.text
+    with Session(committed_engine) as session:
+        assert runs.get(session=session, run_id=run_id).state == "done"
