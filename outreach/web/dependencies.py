@@ -109,7 +109,28 @@ def record_refusal(*, session: Session, actor: audit.Actor, action: str, detail:
     session.commit()
 
 
-async def current_principal(request: Request, session: DbSession) -> Principal:
+async def sent_csrf_token(request: Request) -> str | None:
+    """The CSRF token an unsafe request carries (header or form field); reads the body, not the database."""
+    if request.method in SAFE_METHODS:
+        return None
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        form = await request.form()
+        value = form.get(CSRF_FIELD)
+        sent = value if isinstance(value, str) else None
+    return sent
+
+
+# The dependencies below are plain functions on purpose: FastAPI runs them in its thread pool. Database work
+# in an `async def` would block the event loop, and a request waiting for a row lock there would stop the
+# request that holds the lock from ever finishing.
+
+
+def current_principal(
+    request: Request, session: DbSession, sent_csrf: Annotated[str | None, Depends(sent_csrf_token)]
+) -> Principal:
     """The caller, from `Authorization: Bearer` or the session cookie; 401 without either."""
     address = client_address(request)
     header = request.headers.get("authorization", "")
@@ -143,20 +164,13 @@ async def current_principal(request: Request, session: DbSession) -> Principal:
         session, account, via="session", address=address, csrf=web_session.csrf_token, sid=web_session.id
     )
     if request.method not in SAFE_METHODS:
-        await _check_csrf(request, principal, session)
+        _check_csrf(request, principal, session, sent_csrf)
     return principal
 
 
-async def _check_csrf(request: Request, principal: Principal, session: Session) -> None:
+def _check_csrf(request: Request, principal: Principal, session: Session, sent: str | None) -> None:
     # A browser session's unsafe request carries the session's CSRF token in a form field or a header;
     # a forged cross-site form cannot know it. Bearer tokens are not sent by browsers on their own.
-    sent = request.headers.get(CSRF_HEADER)
-    if sent is None and request.headers.get("content-type", "").startswith(
-        ("application/x-www-form-urlencoded", "multipart/form-data")
-    ):
-        form = await request.form()
-        value = form.get(CSRF_FIELD)
-        sent = value if isinstance(value, str) else None
     if not sent or not principal.csrf_token or not hmac.compare_digest(sent, principal.csrf_token):
         record_refusal(
             session=session,
@@ -173,7 +187,7 @@ def require(permission: str) -> Callable[..., object]:
     """A dependency that lets the request through only if the caller's role holds `permission`."""
     permissions.PERMISSIONS[permission]  # an unknown permission fails at import, not at request time
 
-    async def check(
+    def check(
         request: Request, session: DbSession, principal: Annotated[Principal, Depends(current_principal)]
     ) -> Principal:
         if not permissions.allowed(principal.role, permission):

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import re
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -155,3 +159,21 @@ def make_batches(engine: Engine, people: People, *, count: int = 3, size: int = 
                 session.flush()
                 ids[who].append(batch.id)
     return ShopBatches(mine=ids["mine"], theirs=ids["theirs"][0], run_id=run_ids["mine"], file_bytes=content)
+
+
+@pytest.fixture
+def site(committed_engine: Engine) -> Iterator[str]:
+    """The web service on a free loopback port, in a thread of this process (same database)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the web service did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)

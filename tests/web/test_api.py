@@ -209,6 +209,10 @@ def test_a_planner_starts_a_run_once_per_idempotency_key(
         assert time.monotonic() < deadline, state
         time.sleep(0.5)
     assert state == "done"
+    from outreach.runs import executor
+
+    for child in executor._children:  # the background process the request started: let it exit
+        child.wait(timeout=60)
     with Session(committed_engine) as session:
         assert len(session.scalars(select(Run)).all()) == 1
         assert session.scalars(select(AuditEntry.action).where(AuditEntry.object_type == "run")).all() == [
@@ -237,3 +241,23 @@ def test_the_processing_log_lists_hand_overs_with_fields_digests_and_downloads(
     assert log["items"][0]["downloads"] == []
     everyone = client.get("/api/v1/processing-log", headers=people.bearer("admin")).json()
     assert {h["shop"] for h in everyone["items"]} == {"尤溪邮政印务中心", "三明彩印厂"}
+
+
+def test_concurrent_requests_with_one_fresh_token_all_finish(site: str, people: People) -> None:
+    # The first use of a token writes its use (a row lock until commit); the requests waiting for that lock
+    # must not block the event loop, or the request holding it could never finish.
+    import json
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+
+    def count(_: int) -> int:
+        request = urllib.request.Request(
+            f"{site}/api/v1/audiences/count",
+            data=json.dumps({"expression": "gender = 'F'"}).encode(),
+            headers={**people.bearer("planner"), "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=20) as response:
+            return int(response.status)
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(count, range(16))) == [200] * 16
