@@ -215,7 +215,10 @@ def text_digest(*, session: Session, campaign_id: int, period: str | None) -> st
 
 
 def period_kit(*, session: Session, campaign: Campaign, period: str, kit: Kit) -> Kit:
-    """The kit with the period's text blocks (what the proof shows and the run prints)."""
+    """The kit with the period's text blocks (what the proof shows and the run prints or sends)."""
+    if kit.channel == "sms":
+        row = _row(session, campaign, period)
+        return with_sms_text(kit, (row.blocks or {}).get(kit.sms_where) if row is not None else None)
     if kit.channel != "letter":
         return kit
     row = _row(session, campaign, period)
@@ -289,6 +292,62 @@ def save_text(
     for name in changed:
         _changed(session, campaign, row, actor, f"text:{name}", _("text block {name} rewritten", name=name))
     return changed
+
+
+# --- the SMS text of a period --------------------------------------------------------------------------
+# An SMS campaign's period text is kept like a letter's text block: under the kit's template file name in
+# the period's blocks, so the approval digest covers it and a change sends the period back to draft.
+
+
+def with_sms_text(kit: Kit, text: str | None) -> Kit:
+    """An SMS kit with the period's text in place of its template file (the kit itself without one)."""
+    if kit.channel != "sms" or text is None:
+        return kit
+    template, _variable = _compile(kit, text, kit.sms_where)
+    return dataclasses.replace(kit, sms_template=template)
+
+
+def sms_text(*, session: Session, campaign: Campaign, period: str) -> tuple[str, bool]:
+    """The period's SMS text, and whether it is the period's own (False: the kit's)."""
+    kit = _kit(campaign)
+    row = _row(session, campaign, _quarter(period))
+    own = (row.blocks or {}).get(kit.sms_where) if row is not None else None
+    return (own, True) if own is not None else (_kit_text(kit, kit.sms_where), False)
+
+
+def save_sms_text(
+    *, session: Session, campaign: Campaign, period: str, text: str, actor: audit.Actor
+) -> bool:
+    """Stores the period's SMS text after the kit's checks (a template error with its line, a sample message
+    over the kit's maximum); True if it changed. InputError says what is wrong."""
+    quarter = _quarter(period)
+    kit = _kit(campaign)
+    if kit.channel != "sms" or not kit.sms_where:
+        raise InputError(_("campaign {name} does not send SMS", name=campaign.name))
+    text = text.replace("\r\n", "\n").strip()
+    if not text:
+        raise InputError(_("the SMS text is empty"))
+    if len(text) > MAX_BLOCK_TEXT:
+        raise InputError(_("text block {name}: at most {n} characters", name=kit.sms_where, n=MAX_BLOCK_TEXT))
+    row = _row_for_change(session, campaign, quarter)
+    wanted = dict(row.blocks or {})
+    kit_text = _kit_text(kit, kit.sms_where).strip()
+    if text == wanted.get(kit.sms_where, kit_text):
+        return False
+    try:
+        trial = with_sms_text(kit, text)
+    except KitError as exc:
+        raise InputError(str(exc)) from exc
+    problems = check(trial)
+    if problems:
+        raise InputError(_("the text cannot be sent:") + "\n  " + "\n  ".join(problems))
+    if text == kit_text:
+        wanted.pop(kit.sms_where, None)
+    else:
+        wanted[kit.sms_where] = text
+    row.blocks = wanted
+    _changed(session, campaign, row, actor, f"text:{kit.sms_where}", _("the SMS text rewritten"))
+    return True
 
 
 # --- ad slots and their artwork ------------------------------------------------------------------------

@@ -1,18 +1,25 @@
 """短信 page: the text of an SMS campaign counted as it is typed (signature and opt-out included), the parts
 at the 70 / 67 limits, the cost from the rate card's part price, the sending hours; a bad template is shown,
-not raised; print shops see none of it."""
+not raised; a planner saves the period's text (checked like the kit's) and the run sends it; print shops see
+none of it."""
 
 from __future__ import annotations
 
 import re
 
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
+from outreach.campaigns import service as campaigns
 from outreach.render import KitOptions, load_kit_cached
+from outreach.runs import service as runs
+from outreach.runs.models import Batch
 from outreach.settings import get_settings
+from outreach.storage import get_storage
 from tests.runs.world import committed_world
-from tests.web.conftest import People, login
+from tests.web.conftest import People, csrf_of, login
+from workers.local import run_locally
 
 
 def _parts(html: str) -> int:
@@ -101,3 +108,69 @@ def test_letter_campaigns_and_print_shops(
     login(client, "shop")
     assert client.get("/sms").status_code == 403
     assert client.get("/sms/count", params={"campaign": world.campaign_id, "text": "x"}).status_code == 403
+
+
+def test_a_planner_saves_the_periods_text_and_the_run_sends_it(
+    client: TestClient, people: People, committed_engine: Engine
+) -> None:
+    world = committed_world(
+        committed_engine, print_shop=people.shop.name, women=4, kit="hardship_sms", channel="sms"
+    )
+    login(client, "planner")
+    page = client.get("/sms")
+    assert "套件中的正文" in page.text and "保存为 2027-Q1 的正文" in page.text
+    token = csrf_of(page.text)
+    bad = client.post(
+        "/sms/save", data={"csrf_token": token, "campaign": world.campaign_id, "text": "{{ name "}
+    )
+    assert bad.status_code == 422 and 'role="alert"' in bad.text and "{{ name " in bad.text
+    too_long = client.post(
+        "/sms/save", data={"csrf_token": token, "campaign": world.campaign_id, "text": "工" * 200}
+    )
+    assert too_long.status_code == 422 and "134" in too_long.text  # the kit's maximum
+    text = "{{ name }}{{ honorific }}，金秋助学申请本月截止，请交单位工会。"
+    saved = client.post(
+        "/sms/save",
+        data={"csrf_token": token, "campaign": world.campaign_id, "text": text},
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303 and saved.headers["location"].endswith("done=saved")
+    page = client.get(saved.headers["location"])
+    assert "本期自己的正文" in page.text and "金秋助学申请本月截止" in page.text
+    # Submitted for approval on the campaign's own page, which the SMS page links to.
+    period_page = client.get(f"/campaigns/{world.campaign_id}/periods/2027-Q1")
+    assert (
+        period_page.status_code == 200
+        and f'href="/campaigns/{world.campaign_id}/periods/2027-Q1"' in page.text
+    )
+    # A change after approval: the run waits for a new approval, then sends the period's text.
+    with Session(committed_engine) as session, session.begin():
+        campaign = campaigns.get(session=session, campaign_id=world.campaign_id)
+        assert campaigns.approval_problem(session=session, campaign=campaign, period="2027-Q1")
+        campaigns.approve(session=session, campaign=campaign, period="2027-Q1")
+        run_id = runs.start(session=session, campaign=campaign, period="2027-Q1").id
+    run_locally(run_id)
+    with Session(committed_engine) as session:
+        batch = session.scalars(select(Batch).where(Batch.run_id == run_id)).one()
+        key = str(batch.files["sms.csv"]["key"])
+    with get_storage().open(key) as f:
+        sent = f.read().decode("utf-8-sig")
+    assert sent.count("金秋助学申请本月截止") == 4 and "8月31日" not in sent
+
+
+def test_only_planners_save(client: TestClient, people: People, committed_engine: Engine) -> None:
+    world = committed_world(
+        committed_engine, print_shop=people.shop.name, women=2, kit="hardship_sms", channel="sms"
+    )
+    login(client, "approver")
+    page = client.get("/sms")
+    assert page.status_code == 200 and "保存为" not in page.text
+    counted = client.post(
+        "/sms/preview",
+        data={"csrf_token": csrf_of(page.text), "campaign": world.campaign_id, "text": "工" * 80},
+    )
+    assert counted.status_code == 200 and _parts(counted.text) == 2
+    refused = client.post(
+        "/sms/save", data={"csrf_token": csrf_of(page.text), "campaign": world.campaign_id, "text": "x"}
+    )
+    assert refused.status_code == 403

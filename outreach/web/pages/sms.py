@@ -8,10 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import Response
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from outreach.accounts import permissions
+from outreach.campaigns import content
 from outreach.campaigns import service as campaigns
 from outreach.campaigns.models import Campaign
 from outreach.channels.quiet_hours import KIND_NAMES, window_for
@@ -64,11 +66,6 @@ def _kit(campaign: Campaign) -> Kit:
     return load_kit_cached(campaign.kit, KitOptions.from_settings(get_settings()))
 
 
-def kit_text(kit: Kit) -> str:
-    """The kit's SMS template as the planner edits it."""
-    return (kit.path / kit.sms_where).read_text(encoding="utf-8") if kit.sms_where else ""
-
-
 def period_of(campaign: Campaign) -> str:
     """The period the text is for: the campaign's approved one, else this quarter."""
     return campaign.approved_period or str(quarter_of(local_date()))
@@ -98,7 +95,8 @@ def _context(session: Session, campaign: Campaign | None, text: str | None) -> d
     if campaign is None:
         return {"campaign": None}
     kit = _kit(campaign)
-    body = kit_text(kit) if text is None else text
+    saved, own = content.sms_text(session=session, campaign=campaign, period=period_of(campaign))
+    body = saved if text is None else text
     window = window_for(campaign.sms_kind, campaign.sms_hours)
     return {
         "campaign": campaign,
@@ -110,19 +108,23 @@ def _context(session: Session, campaign: Campaign | None, text: str | None) -> d
         "window_end": "24:00" if window.end.hour == 23 and window.end.minute == 59 else f"{window.end:%H:%M}",
         "kind": translate(KIND_NAMES.get(campaign.sms_kind, campaign.sms_kind)),
         "period": period_of(campaign),
+        "own_text": own,
         "sample": SAMPLE,
         "single_limit": SINGLE_LIMIT,
         "part_limit": PART_LIMIT,
     }
 
 
-@router.get("")
-def sms_page(
+def _page(
     request: Request,
-    session: DbSession,
-    principal: Annotated[Principal, Depends(require("campaigns.read"))],
-    campaign: int | None = None,
-    text: Text = None,
+    session: Session,
+    principal: Principal,
+    campaign: int | None,
+    text: str | None,
+    *,
+    status: int = 200,
+    flash: str | None = None,
+    error: str | None = None,
 ) -> Response:
     found = sms_campaigns(session)
     chosen = None
@@ -135,11 +137,63 @@ def sms_page(
     return render(
         request,
         "sms.html",
+        status=status,
         section="sms",
         principal=principal,
         campaigns=found,
+        can_prepare=permissions.allowed(principal.role, "campaigns.prepare"),
+        flash=flash,
+        error=error,
         **_context(session, chosen, text),
     )
+
+
+@router.get("")
+def sms_page(
+    request: Request,
+    session: DbSession,
+    principal: Annotated[Principal, Depends(require("campaigns.read"))],
+    campaign: int | None = None,
+    text: Text = None,
+    done: str | None = None,
+) -> Response:
+    flash = {
+        "saved": _("The text is saved for the period; submit it for approval on the campaign's page."),
+        "unchanged": _("The text is unchanged."),
+    }.get(done or "")
+    return _page(request, session, principal, campaign, text, flash=flash)
+
+
+@router.post("/preview")
+def sms_preview(
+    request: Request,
+    session: DbSession,
+    principal: Annotated[Principal, Depends(require("campaigns.read"))],
+    campaign: Annotated[int, Form()],
+    text: Annotated[str, Form(max_length=MAX_TEXT)] = "",
+) -> Response:
+    """The count without JavaScript: the same page with the parts and cost of the text sent."""
+    return _page(request, session, principal, campaign, text)
+
+
+@router.post("/save")
+def sms_save(
+    request: Request,
+    session: DbSession,
+    principal: Annotated[Principal, Depends(require("campaigns.prepare"))],
+    campaign: Annotated[int, Form()],
+    text: Annotated[str, Form(max_length=MAX_TEXT)] = "",
+) -> Response:
+    chosen = campaigns.get(session=session, campaign_id=campaign)
+    try:
+        changed = content.save_sms_text(
+            session=session, campaign=chosen, period=period_of(chosen), text=text, actor=principal.actor
+        )
+    except OutreachError as exc:
+        session.rollback()
+        return _page(request, session, principal, campaign, text, status=422, error=str(exc))
+    done = "saved" if changed else "unchanged"
+    return RedirectResponse(f"/sms?campaign={campaign}&done={done}", status_code=303)
 
 
 @router.get("/count")
