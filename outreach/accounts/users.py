@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from outreach.accounts import audit
@@ -216,7 +216,10 @@ def authenticate(*, session: Session, username: str, password: str, address: str
 def record_failure(*, session: Session, username: str, address: str, reason: str) -> None:
     """Counts a failed sign-in toward the throttle and writes it to the audit log."""
     name = username.strip().lower()[:64]
-    session.add(LoginAttempt(username=name, address=address, at=utcnow()))
+    now = utcnow()
+    # Attempts older than the window no longer count; dropping them keeps the table as small as the window.
+    session.execute(delete(LoginAttempt).where(LoginAttempt.at < now - THROTTLE_WINDOW))
+    session.add(LoginAttempt(username=name, address=address, at=now))
     account = session.scalar(select(Account).where(Account.username == name))
     audit.record(
         session=session,
@@ -235,6 +238,13 @@ def start_session(*, session: Session, account: Account, address: str) -> tuple[
     """Opens a browser session; returns it and the random id that goes in the cookie (not stored)."""
     secret = secrets.token_urlsafe(32)
     now = utcnow()
+    # The account's sessions that can no longer be used go when it signs in again.
+    session.execute(
+        delete(WebSession).where(
+            WebSession.account_id == account.id,
+            or_(WebSession.expires_at <= now, WebSession.ended_at.is_not(None)),
+        )
+    )
     row = WebSession(
         id_hash=hash_secret(secret),
         account_id=account.id,

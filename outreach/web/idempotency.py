@@ -49,7 +49,6 @@ def answer(
     session.execute(
         delete(IdempotentAnswer).where(
             IdempotentAnswer.account_id == principal.account_id,
-            IdempotentAnswer.key == key,
             IdempotentAnswer.created_at < now - KEEP,
         )
     )

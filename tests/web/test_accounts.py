@@ -223,3 +223,20 @@ def test_cli_user_add_list_token_disable(committed_engine: Engine) -> None:
     with Session(committed_engine) as session:
         assert session.scalars(select(Account.active)).one() is False
     assert {"account.add", "token.issue", "account.disable"} <= set(actions(committed_engine))
+
+
+def test_old_sessions_and_attempts_are_dropped(
+    client: TestClient, people: People, committed_engine: Engine
+) -> None:
+    login(client, "shop")
+    with Session(committed_engine) as session, session.begin():
+        session.execute(update(WebSession).values(expires_at=utcnow() - timedelta(seconds=1)))
+        session.add(LoginAttempt(username="old", address="x", at=utcnow() - users.THROTTLE_WINDOW * 2))
+    assert client.get("/api/v1/me").status_code == 401  # the expired session no longer signs in
+    client.cookies.clear()
+    login(client, "shop")
+    page = client.get("/login")
+    client.post("/login", data={"username": "nobody", "password": "x" * 12, "csrf_token": csrf_of(page.text)})
+    with Session(committed_engine) as session:
+        assert len(session.scalars(select(WebSession)).all()) == 1
+        assert session.scalars(select(LoginAttempt.username)).all() == ["nobody"]
