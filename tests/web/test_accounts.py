@@ -240,3 +240,12 @@ def test_old_sessions_and_attempts_are_dropped(
     with Session(committed_engine) as session:
         assert len(session.scalars(select(WebSession)).all()) == 1
         assert session.scalars(select(LoginAttempt.username)).all() == ["nobody"]
+
+
+def test_a_browser_session_posting_json_needs_the_csrf_header(client: TestClient, people: People) -> None:
+    login(client, "planner")
+    body = {"expression": "gender = 'F'"}
+    refused = client.post("/api/v1/audiences/count", json=body)
+    assert refused.status_code == 403 and refused.headers["content-type"] == "application/problem+json"
+    token = csrf_of(client.get("/").text)
+    assert client.post("/api/v1/audiences/count", json=body, headers={"X-CSRF-Token": token}).status_code == 200
