@@ -248,4 +248,6 @@ def test_a_browser_session_posting_json_needs_the_csrf_header(client: TestClient
     refused = client.post("/api/v1/audiences/count", json=body)
     assert refused.status_code == 403 and refused.headers["content-type"] == "application/problem+json"
     token = csrf_of(client.get("/").text)
-    assert client.post("/api/v1/audiences/count", json=body, headers={"X-CSRF-Token": token}).status_code == 200
+    assert (
+        client.post("/api/v1/audiences/count", json=body, headers={"X-CSRF-Token": token}).status_code == 200
+    )
