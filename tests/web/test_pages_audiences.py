@@ -203,3 +203,38 @@ def test_the_overview_reaches_as_many_as_count_per_channel(registry: Path, commi
                 expected = service.count(session=session, expression=expression, channel=channel).total
                 assert found.reach[channel] == expected, (expression, channel)
             assert sum(r.count for r in found.by_kind) == found.total
+
+
+def test_the_builder_services_compose_checked_expressions(registry: Path, committed_engine: Engine) -> None:
+    from outreach.errors import Conflict, InputError
+
+    assert service.compose_condition(field="性别", op="=", value="女") == "性别 = '女'"
+    assert (
+        service.compose_condition(field="unit.name", op="contains", value="纺'织")
+        == "单位名称 contains '纺\\'织'"
+    )
+    assert service.compose_condition(field="hardship", op="no") == "not 困难职工"
+    assert service.compose_condition(field="mobile", op="is null") == "手机号码 is null"
+    assert service.combine(expression="性别 = '女' or 困难职工", condition="年龄 >= 40") == (
+        "(性别 = '女' or 困难职工) and 年龄 >= 40"
+    )
+    assert service.combine(expression="", condition="困难职工", joiner="or") == "困难职工"
+    for bad in (
+        {"field": "mobile", "op": "=", "value": "138"},
+        {"field": "age", "op": "contains", "value": "1"},
+    ):
+        with pytest.raises(InputError):
+            service.compose_condition(**bad)
+    with pytest.raises(InputError):
+        service.combine(expression="困难职工", condition="农民工", joiner="xor")
+    with Session(committed_engine) as session:
+        towns = service.field_values(session=session, field="unit.township", limit=3)
+        assert len(towns) == 3 and list(towns) == sorted(towns)
+        assert service.field_values(session=session, field="gender") == ("女", "男")
+        assert service.field_values(session=session, field="age") == ()
+        service.save(session=session, name="甲", expression="true")
+        service.save(session=session, name="乙", expression="true")
+        with pytest.raises(Conflict):
+            service.rename(session=session, name="甲", new_name="乙")
+        assert service.rename(session=session, name="甲", new_name=" 丙 ").name == "丙"
+        session.rollback()
