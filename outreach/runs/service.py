@@ -200,6 +200,31 @@ class BatchOutcome:
     errors: list[str] = field(default_factory=list)
 
 
+def batch_content(
+    *, session: Session, campaign: Campaign, run: Run, pieces: Sequence[Piece]
+) -> tuple[Kit, dict[int, str], dict[str, object]]:
+    """What a batch of pieces is rendered from: the approved kit with the period's text and booked ad artwork,
+    each letter's redemption code by piece seq, and the run's context. The one place that knows, so that a
+    re-rendering (a resumed run, a test's reference) makes the same bytes."""
+    kit = load_kit_cached(campaign.kit, KitOptions.from_settings(get_settings()))
+    if kit.digest != run.content_hash:
+        raise StateError(
+            _(
+                "kit {kit} changed since run {run} started; restore it to render the approved content",
+                kit=campaign.kit,
+                run=run.id,
+            )
+        )
+    kit = offers.booked_kit(session=session, run=run, kit=kit)
+    kit = campaign_content.period_kit(session=session, campaign=campaign, period=run.period, kit=kit)
+    codes = (
+        offer_codes.codes_of(session=session, run_id=run.id, first_seq=pieces[0].seq, last_seq=pieces[-1].seq)
+        if pieces
+        else {}
+    )
+    return kit, codes, render_context(campaign, run)
+
+
 def render_batch(*, session: Session, run_id: int, batch_seq: int, storage: Storage) -> BatchOutcome:
     """Renders one batch to storage, records each piece's state and charges it; safe to run twice."""
     run = get(session=session, run_id=run_id)
@@ -220,20 +245,8 @@ def render_batch(*, session: Session, run_id: int, batch_seq: int, storage: Stor
     if all(p.state != "pending" for p in pieces):
         outcome.skipped = True
         return outcome
-    kit = load_kit_cached(campaign.kit, KitOptions.from_settings(get_settings()))
-    if kit.digest != run.content_hash:
-        raise StateError(
-            f"kit {campaign.kit!r} changed since run {run.id} started; "
-            "restore it to render the approved content"
-        )
+    kit, codes, context = batch_content(session=session, campaign=campaign, run=run, pieces=pieces)
     channel = get_channel(kit.channel)
-    # The period's booked ad artwork in its slots, and each letter's redemption code (outreach.offers).
-    kit = offers.booked_kit(session=session, run=run, kit=kit)
-    kit = campaign_content.period_kit(session=session, campaign=campaign, period=run.period, kit=kit)
-    codes = offer_codes.codes_of(
-        session=session, run_id=run.id, first_seq=pieces[0].seq, last_seq=pieces[-1].seq
-    )
-    context = render_context(campaign, run)
     sending = pieces
     gate: sms.Gate | None = None
     if live:

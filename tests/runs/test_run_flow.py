@@ -16,7 +16,7 @@ from outreach.campaigns.models import Campaign
 from outreach.errors import BudgetExceeded
 from outreach.ledger import service as ledger
 from outreach.ledger.models import LedgerEntry
-from outreach.render import KitOptions, load_kit_cached, render_letters
+from outreach.render import render_letters
 from outreach.runs import service as runs
 from outreach.runs.models import Batch, Piece, Run
 from outreach.settings import get_settings
@@ -213,16 +213,16 @@ def test_local_processes_render_the_same_files_as_one(committed_engine: Engine) 
         # Rendering a batch again in this process gives the bytes the child processes wrote.
         campaign = session.get(Campaign, run.campaign_id)
         assert campaign is not None
-        kit = load_kit_cached(campaign.kit, KitOptions.from_settings(get_settings()))
+        batch = runs.batch_pieces(session=session, run=run, batch_seq=2)
+        kit, codes, context = runs.batch_content(session=session, campaign=campaign, run=run, pieces=batch)
         out = get_settings().data_dir / "again"
         out.mkdir(exist_ok=True)
-        recipients = [runs.recipient(p) for p in runs.batch_pieces(session=session, run=run, batch_seq=2)]
         render_letters(
             kit,
-            recipients,
+            [runs.recipient(p, code=codes.get(p.seq)) for p in batch],
             envelopes=out / "e.pdf",
             letters=out / "l.pdf",
-            context=runs.render_context(campaign, run),
+            context=context,
         )
     key = f"run-{run_id:06d}/batch-0002/envelopes.pdf"
     assert parallel[key] == hashlib.sha256((out / "e.pdf").read_bytes()).hexdigest()

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from outreach.campaigns import service as campaigns
 from outreach.campaigns.models import Campaign
 from outreach.ledger import service as ledger
-from outreach.render import load_kit_cached, render_letters
+from outreach.render import render_letters
 from outreach.runs import service as runs
 from outreach.runs.models import Batch, Piece, Run
 from outreach.settings import get_settings
@@ -182,21 +182,21 @@ def check_run(engine: Engine, run_id: int, pieces: int, root: Path | None = None
         assert ledger.balance(session=session, run_id=run_id).charged_fen == pieces * 100
         campaign = session.get(Campaign, run.campaign_id)
         assert campaign is not None
-        kit = load_kit_cached(campaign.kit)
         batches = session.scalars(select(Batch).where(Batch.run_id == run_id).order_by(Batch.seq)).all()
         assert sum(b.pieces for b in batches) == pieces
         for b in batches:
-            recipients = [
-                runs.recipient(p) for p in runs.batch_pieces(session=session, run=run, batch_seq=b.seq)
-            ]
+            batch = runs.batch_pieces(session=session, run=run, batch_seq=b.seq)
+            kit, codes, context = runs.batch_content(
+                session=session, campaign=campaign, run=run, pieces=batch
+            )
             out = get_settings().data_dir / "reference"
             out.mkdir(exist_ok=True)
             render_letters(
                 kit,
-                recipients,
+                [runs.recipient(p, code=codes.get(p.seq)) for p in batch],
                 envelopes=out / "e.pdf",
                 letters=out / "l.pdf",
-                context=runs.render_context(campaign, run),
+                context=context,
             )
             for name, ref in (("envelopes.pdf", out / "e.pdf"), ("letters.pdf", out / "l.pdf")):
                 stored = (root / str(b.files[name]["key"])).read_bytes()
