@@ -58,10 +58,10 @@ def test_plan_approve_run_and_report(committed_engine: Engine) -> None:
         "--print-shop",
         "尤溪县邮政商函印制中心",
     )
-    assert "created (draft)" in out
+    assert "已创建（草稿" in out
     invoke("ledger", "budget", "set", "俏佳人", "100", "--period", "2027")
     out = invoke("campaign", "approve", "俏佳人", "--period", "2027-Q1")
-    assert "reachable pieces" in out and "¥5.00" in out and "approved for 2027-Q1" in out
+    assert "可送达件数" in out and "¥5.00" in out and "已批准用于 2027-Q1" in out
     invoke("run", "start", "俏佳人", "--period", "2027-Q1")
     shown = json.loads(invoke("campaign", "show", "俏佳人", "--json"))
     assert shown["runs"][0]["state"] == "done" and shown["state"] == "active"
@@ -71,7 +71,7 @@ def test_plan_approve_run_and_report(committed_engine: Engine) -> None:
     assert f"run-{int(run_id):06d}/batch-0001" in invoke("batch", "list", run_id)
     with Session(committed_engine) as session:
         (batch_id,) = session.scalars(select(Batch.id).where(Batch.run_id == int(run_id))).all()
-    assert "mailed" in invoke("batch", "report", str(batch_id), "mailed")
+    assert "已交寄" in invoke("batch", "report", str(batch_id), "已寄出")
     assert "无需操作" in invoke("run", "resume", run_id)
     out = invoke(
         "ledger", "adjust", "俏佳人", "--amount", "-1.50", "--reason", "少印一件", "--period", "2027-Q1"
@@ -87,7 +87,7 @@ def test_errors_are_one_clear_line_not_a_traceback(engine: Engine) -> None:
         timeout=60,
     )
     assert proc.returncode == 1
-    assert "no campaign named '没有这个活动'" in proc.stderr and "Traceback" not in proc.stderr
+    assert "没有活动 '没有这个活动'" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_run_start_refuses_an_unapproved_period_and_names_an_existing_run(committed_engine: Engine) -> None:
