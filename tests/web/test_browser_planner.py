@@ -78,6 +78,24 @@ def test_a_planner_imports_the_registry_and_builds_an_audience(
             record = session.scalars(select(RegistryImport)).one()
             assert (record.inserted, record.rejected) == (2000, 5)
 
+        # A large file's progress page, as it looks while the import runs (htmx polls it every second).
+        from outreach.web.pages.registry import ImportJob, _write_job
+
+        running = ImportJob(
+            token="screenshot-job",
+            filename="全县名册.xlsx",
+            size=48_000_000,
+            rows=120_000,
+            expected_rows=300_000,
+        )
+        _write_job(running)
+        page.goto(f"{site}/registry/uploads/screenshot-job")
+        assert page.get_attribute("progress", "value") == "40"
+        _shot(page, "3b-import-progress")
+        running.state, running.import_id = "done", record.id
+        _write_job(running)
+        page.wait_for_url(re.compile(rf".*/registry/imports/{record.id}.*"))  # htmx hands over to the result
+
         # Look a worker up; her mobile is masked.
         page.click("text=返回名址库")
         page.fill("input[name=q]", "城关")
