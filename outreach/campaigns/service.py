@@ -30,7 +30,7 @@ from outreach.campaigns.schemas import (
 )
 from outreach.db import utcnow
 from outreach.errors import Conflict, GlyphError, InputError, NotFound, StateError
-from outreach.i18n import _
+from outreach.i18n import _, translate
 from outreach.ledger import service as ledger
 from outreach.offers import service as offers
 from outreach.periods import parse_quarter
@@ -216,14 +216,27 @@ def approve(*, session: Session, campaign: Campaign, period: str, force: bool = 
 def approval_problem(*, session: Session, campaign: Campaign, period: str) -> str | None:
     """Why the campaign may not run `period` now, or None when it may."""
     if campaign.state not in ("approved", "active"):
-        return f"campaign {campaign.name!r} is {campaign.state}, not approved"
+        return _(
+            "campaign {name} is {state}, not approved", name=campaign.name, state=translate(campaign.state)
+        )
     if campaign.approved_period != period:
-        last = f" (approved content is for {campaign.approved_period})" if campaign.approved_period else ""
-        return f"the content of campaign {campaign.name!r} for {period} has not been approved{last}"
+        if campaign.approved_period:
+            return _(
+                "the content of campaign {name} for {period} has not been approved (approved content is for "
+                "{approved})",
+                name=campaign.name,
+                period=period,
+                approved=campaign.approved_period,
+            )
+        return _(
+            "the content of campaign {name} for {period} has not been approved",
+            name=campaign.name,
+            period=period,
+        )
     if campaign.approved_hash != content_hash(session=session, campaign=campaign, period=period):
-        return (
-            f"campaign {campaign.name!r} changed (kit, audience or ad bookings) after approval; "
-            "approve it again"
+        return _(
+            "campaign {name} changed (kit, audience or ad bookings) after approval; approve it again",
+            name=campaign.name,
         )
     return None
 

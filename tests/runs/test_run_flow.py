@@ -155,7 +155,7 @@ def test_unapproved_period_waits_and_says_why(committed_engine: Engine) -> None:
     with Session(committed_engine) as session, session.begin():
         c = campaigns.get_by_name(session=session, name=world.campaign)
         run = runs.start(session=session, campaign=c, period="2027-Q2")
-        assert run.state == "waiting" and "2027-Q2 has not been approved" in (run.note or "")
+        assert run.state == "waiting" and "2027-Q2 的内容尚未批准" in (run.note or "")
         campaigns.approve(session=session, campaign=c, period="2027-Q2")
         again = runs.start(session=session, campaign=c, period="2027-Q2")
         assert again.id == run.id and again.state == "rendering" and again.piece_count == 5

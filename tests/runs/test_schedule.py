@@ -55,7 +55,7 @@ def test_unapproved_quarter_waits_and_never_resends_last_quarters_content(commit
     assert tick(committed_engine, Q2_START) == []
     (q1, q2) = runs_of(committed_engine)
     assert q1[:2] == ("2027-Q1", "rendering")
-    assert q2[:2] == ("2027-Q2", "waiting") and "2027-Q2 has not been approved" in (q2[2] or "")
+    assert q2[:2] == ("2027-Q2", "waiting") and "2027-Q2 的内容尚未批准" in (q2[2] or "")
     assert tick(committed_engine, datetime(2027, 4, 2, tzinfo=UTC)) == []  # still waiting
     with Session(committed_engine) as session, session.begin():
         c = campaigns.get_by_name(session=session, name=world.campaign)
