@@ -5,6 +5,8 @@ four eyes (whoever made the last change cannot approve it), and the roles that m
 from __future__ import annotations
 
 import re
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +17,12 @@ from sqlalchemy.orm import Session
 from outreach.accounts.auth_models import AuditEntry
 from outreach.campaigns import service as campaigns
 from outreach.campaigns.content_models import PeriodContent
+from outreach.runs import service as runs
+from outreach.runs.models import Batch
+from outreach.storage import get_storage
 from tests.web.conftest import People, csrf_of, login
 from tests.web.test_pages_campaigns import PERIOD, Scene, jpeg, make_scene
+from workers.local import run_locally
 
 
 @pytest.fixture
@@ -179,3 +185,23 @@ def test_a_second_planner_may_approve_a_colleagues_change(
     prepare(client, scene)
     login(client, "planner2")
     assert post(client, f"/approvals/{scene.campaign_id}/{PERIOD}/approve", {}).status_code == 303
+
+
+def test_the_run_prints_the_approved_text(
+    client: TestClient, people: People, scene: Scene, committed_engine: Engine, tmp_path: Path
+) -> None:
+    prepare(client, scene, extra="祝您新春快乐，阖家幸福！")
+    login(client, "approver")
+    assert post(client, f"/approvals/{scene.campaign_id}/{PERIOD}/approve", {}).status_code == 303
+    with Session(committed_engine) as session, session.begin():
+        campaign = campaigns.get(session=session, campaign_id=scene.campaign_id)
+        run_id = runs.start(session=session, campaign=campaign, period=PERIOD).id
+    run_locally(run_id)
+    with Session(committed_engine) as session:
+        batch = session.scalars(select(Batch).where(Batch.run_id == run_id)).first()
+        assert batch is not None
+    letters = tmp_path / "letters.pdf"
+    with get_storage().open(str(batch.files["letters.pdf"]["key"])) as fh:
+        letters.write_bytes(fh.read())
+    text = subprocess.run(["pdftotext", str(letters), "-"], capture_output=True, text=True, check=True).stdout
+    assert "祝您新春快乐，阖家幸福！" in "".join(text.split())
