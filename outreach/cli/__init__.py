@@ -16,6 +16,7 @@ app = typer.Typer(
     name="outreach",
     help=_("Outreach: registry import, audiences, print-ready letters and SMS, campaign runs, the ledger."),
     no_args_is_help=True,
+    add_completion=False,
     pretty_exceptions_enable=False,
 )
 

@@ -10,7 +10,7 @@ from outreach.i18n import _
 def register(app: typer.Typer) -> None:
     """Adds `outreach serve` to the CLI."""
 
-    @app.command("serve")
+    @app.command("serve", help=_("Serves the web service: the pages, the API under /api/v1, /healthz."))
     def serve(
         host: str = typer.Option("127.0.0.1", "--host", help=_("Address to listen on (0.0.0.0: every one).")),
         port: int = typer.Option(8000, "--port", help=_("Port to listen on.")),

@@ -31,7 +31,7 @@ def _read_password(from_stdin: bool) -> str:
     return str(first)
 
 
-@app.command("add")
+@app.command("add", help=_("Adds an account; the first admin also makes the union's organisation."))
 def add(
     username: str = typer.Argument(..., help=_("Account name (lowercase letters, digits, . _ @ -).")),
     org: str = typer.Option(..., "--org", help=_("Organisation the account belongs to.")),
@@ -71,7 +71,7 @@ def add(
         )
 
 
-@app.command("list")
+@app.command("list", help=_("Lists every account."))
 def list_() -> None:
     """Lists every account."""
     with db.session_scope(db.ensure_schema()) as session:
@@ -89,7 +89,7 @@ def list_() -> None:
         console.print(table)
 
 
-@app.command("disable")
+@app.command("disable", help=_("Disables an account: its sessions end and its tokens are revoked."))
 def disable(username: str = typer.Argument(..., help=_("Account name."))) -> None:
     """Disables an account: its sessions end and its tokens are revoked."""
     with db.session_scope(db.ensure_schema()) as session:
@@ -108,7 +108,7 @@ def disable(username: str = typer.Argument(..., help=_("Account name."))) -> Non
         console.print(_("account {name} is disabled", name=safe(account.username)))
 
 
-@app.command("token")
+@app.command("token", help=_("Issues an API token (shown once), lists tokens, or revokes one."))
 def token(
     username: str = typer.Argument(..., help=_("Account name.")),
     name: str = typer.Option("cli", "--name", help=_("What the token is for.")),

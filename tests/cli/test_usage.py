@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -101,3 +102,15 @@ def test_english_when_asked(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> Non
         code, text = _run(["campain", "list"], monkeypatch, capsys)
     assert code == 2
     assert "no such command: campain; did you mean campaign?" in text
+
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+@pytest.mark.parametrize(("path", "command"), COMMANDS, ids=IDS)
+def test_help_texts_are_chinese(path: tuple[str, ...], command: Any) -> None:
+    assert CJK.search(command.help or ""), f"outreach {' '.join(path)}: {command.help!r}"
+    for param in command.params:
+        text = getattr(param, "help", None)
+        if text and param.name != "help":
+            assert CJK.search(text), f"outreach {' '.join(path)} {param.name}: {text!r}"
