@@ -736,11 +736,18 @@ def changes_since_approval(*, session: Session, campaign: Campaign, period: str)
     """The text diff and the artwork that changed since the last approved content (this period's or the
     latest earlier one's); with none approved yet, against the kit as shipped."""
     quarter = _quarter(period)
+    own = _row(session, campaign, quarter)
+    # Content approved as it is: what that approval changed, against the approval before it.
+    latest = (
+        PeriodContent.period < quarter
+        if own is not None and own.state == "approved"
+        else PeriodContent.period <= quarter
+    )
     base_row = session.scalar(
         select(PeriodContent)
         .where(
             PeriodContent.campaign_id == campaign.id,
-            PeriodContent.period <= quarter,
+            latest,
             PeriodContent.approved_snapshot.is_not(None),
         )
         .order_by(PeriodContent.period.desc())
