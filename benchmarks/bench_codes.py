@@ -143,6 +143,8 @@ def main() -> None:
     parser.add_argument("--pieces", type=int, default=1_000_000)
     parser.add_argument("--lookups", type=int, default=2_000)
     args = parser.parse_args()
+    # The machine is shared: its load says how far these times are from an idle one's.
+    print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     with db.scratch_database(ADMIN_URL, prefix="outreach_bench_codes") as url:
         engine = db.make_engine(url)
         db.upgrade(engine)
@@ -150,6 +152,7 @@ def main() -> None:
         issue(engine, run_id, args.pieces)
         lookups(engine, run_id, args.lookups)
         engine.dispose()
+    print("load average at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
 
 if __name__ == "__main__":
