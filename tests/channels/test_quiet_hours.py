@@ -4,6 +4,7 @@ the next morning by itself; the per-number daily cap holds a second message to a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -13,12 +14,14 @@ import time_machine
 from pydantic import SecretStr
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
 from outreach import channels
 from outreach.channels.gateways.aliyun import AliyunGateway
 from outreach.channels.gateways.base import QueryResult, SendResult, Sms
 from outreach.channels.quiet_hours import parse_hours, sms_kind, window_for
 from outreach.channels.sms_live import SmsLiveChannel
+from outreach.cli import app
 from outreach.errors import InputError
 from outreach.settings import get_settings
 from tests.fakes.sms_gateway import FakeSmsGateway
@@ -138,6 +141,10 @@ def test_a_run_started_at_1958_submits_until_2000_pauses_and_resumes_at_0800(
             run = session.get(Run, run_id)
             assert run is not None and run.state == "rendering"
             assert run.paused_until == bj(5, 8).astimezone(UTC)
+        shown = CliRunner().invoke(app, ["run", "status", str(run_id), "--json"])
+        info = json.loads(shown.output)
+        assert info["state"] == "rendering" and info["paused_until"] == bj(5, 8).astimezone(UTC).isoformat()
+        assert (info["submitted"], info["awaiting_receipts"], info["pending"]) == (20, 20, 20)
         # Through the night the supervisor sees a paused run, never a stalled one (however often it looks).
         for hour in (21, 23, 2, 5, 7):
             clock.move_to(bj(4 if hour > 8 else 5, hour))
@@ -200,10 +207,7 @@ def test_the_daily_cap_holds_a_second_message_to_a_number_until_the_next_window(
 
 
 def test_a_planner_sets_a_campaigns_kind_hours_and_daily_cap(committed_engine: Engine) -> None:
-    from typer.testing import CliRunner
-
     from outreach.campaigns.models import Campaign
-    from outreach.cli import app
     from tests.runs.world import committed_world
 
     world = committed_world(committed_engine, name="培训通知", women=2, kit="hardship_sms", channel="sms")
