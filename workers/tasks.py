@@ -14,7 +14,7 @@ from outreach.campaigns import schedule
 from outreach.channels.gateways.base import GatewayError
 from outreach.db import session_scope, utcnow
 from outreach.i18n import _
-from outreach.runs import executor, retention, supervisor
+from outreach.runs import executor, retention, sms, supervisor
 from outreach.storage import get_storage
 from workers.celery_app import app
 
@@ -62,7 +62,10 @@ def finish_run(self: Task, run_id: int) -> str:
 
 @app.task(name="outreach.supervise")
 def supervise() -> dict[int, str]:
-    """Re-dispatches runs that stopped moving and stalls those that cannot move (every minute)."""
+    """Re-dispatches runs that stopped moving and stalls those that cannot move (every minute); applies SMS
+    receipts that arrived before their batch committed."""
+    with session_scope() as session:
+        sms.apply_stranded(session=session)
     return supervisor.check_all()
 
 

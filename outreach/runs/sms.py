@@ -16,7 +16,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar, cast
 
 from sqlalchemy import Boolean, ForeignKey, String, Table, Text, bindparam, func, select, update
@@ -359,6 +359,19 @@ def apply_waiting(*, session: Session, message_ids: Sequence[str]) -> _Applied:
             done.refunded += refund is not None
     session.flush()
     return done
+
+
+def apply_stranded(*, session: Session, older_than: float = 30.0) -> _Applied:
+    """Applies stored receipts whose piece was committed after them (a receipt that raced its batch's
+    commit); the supervisor's beat calls this every minute."""
+    cutoff = utcnow() - timedelta(seconds=older_than)
+    ids = session.scalars(
+        select(SmsReceipt.message_id)
+        .join(Piece, Piece.message_id == SmsReceipt.message_id)
+        .where(SmsReceipt.applied_at.is_(None), SmsReceipt.received_at < cutoff)
+        .limit(10 * _CHUNK)
+    ).all()
+    return apply_waiting(session=session, message_ids=ids)
 
 
 # --- replies -----------------------------------------------------------------------------------------------
