@@ -146,11 +146,12 @@ def test_a_planner_prepares_qiaojiaren_and_an_approver_approves_it(
         # The approver: the list, what changed (the artwork old and new), the estimate; approves.
         _sign_in(page, site, "approver")
         page.click("nav.sections >> text=审批")
+        _shot(page, "9-approvals")
         page.click(f"a[href='/approvals/{campaign_id}/{PERIOD}']")
         diff = page.locator("section.artwork-diff")
         assert diff.count() == 1 and diff.locator("img").count() == 2
         assert "应付合计" in page.inner_text("main")
-        _shot(page, "9-approval")
+        _shot(page, "9b-approval")
         page.click("text=审批通过 2027-Q1 的内容")
         page.wait_for_url(re.compile(r".*done=approved"))
         assert "已审批通过" in page.inner_text("p.flash")

@@ -264,3 +264,23 @@ def test_submitting_for_approval(
         assert session.scalars(
             select(AuditEntry).where(AuditEntry.action == "campaign.content.submitted")
         ).first()
+
+
+def test_an_sms_campaign_has_no_letter_text_slots_or_proof(
+    client: TestClient, people: People, committed_engine: Engine
+) -> None:
+    world = committed_world(
+        committed_engine,
+        name="困难职工帮扶",
+        women=3,
+        period=None,
+        kit="hardship_sms",
+        channel="sms",
+        print_shop=None,
+    )
+    login(client, "planner")
+    html = page_of(client, f"/campaigns/{world.campaign_id}/periods/{PERIOD}")
+    assert 'name="block:' not in html and 'class="slot card"' not in html and "/proof" not in html
+    assert "费用估算" in html
+    refused = client.get(f"/campaigns/{world.campaign_id}/periods/{PERIOD}/proof")
+    assert refused.status_code == 422 and "短信" in refused.text
