@@ -116,6 +116,11 @@ def test_a_planner_prepares_qiaojiaren_and_an_approver_approves_it(
         new_src = page.locator("#slot-front img").get_attribute("src")
         assert new_src != old_src and "尤溪美丽美容院" in page.inner_text("#slot-front")
         _shot(page, "6-content")
+        body = page.locator("textarea[name='block:letter_body.j2']")
+        body.fill(body.input_value() + "\n祝您新春快乐，阖家幸福！")
+        page.click("text=保存文字")
+        page.wait_for_url(re.compile(rf".*/periods/{PERIOD}\?done=text.*"))
+        assert "本期已改写" in page.inner_text("#text ~ form")
 
         # The proof: five recipients, the longest name among them, every page an image that loaded.
         page.click("text=查看校样")
@@ -151,6 +156,7 @@ def test_a_planner_prepares_qiaojiaren_and_an_approver_approves_it(
         diff = page.locator("section.artwork-diff")
         assert diff.count() == 1 and diff.locator("img").count() == 2
         assert "应付合计" in page.inner_text("main")
+        assert "祝您新春快乐，阖家幸福！" in page.inner_text("table.diff ins")
         _shot(page, "9b-approval")
         page.click("text=审批通过 2027-Q1 的内容")
         page.wait_for_url(re.compile(r".*done=approved"))
