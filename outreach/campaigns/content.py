@@ -854,17 +854,24 @@ def proof_recipients(
     return out
 
 
-def _pdf_pages(pdf: Path, out: Path, prefix: str) -> list[Path]:
+def _pdf_pages(out: Path, *files: tuple[Path, str]) -> list[list[Path]]:
+    """PNGs of every page of each (pdf, prefix), rasterised by poppler's pdftoppm, the files side by side."""
     if shutil.which("pdftoppm") is None:
         raise InputError(_("pdftoppm not found: install poppler-utils for PNG previews"))
     # A fixed program found on PATH, given our own file names.
-    subprocess.run(  # noqa: S603
-        ["pdftoppm", "-png", "-r", str(PROOF_DPI), str(pdf), str(out / prefix)],  # noqa: S607
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    return sorted(out.glob(f"{prefix}-*.png"))
+    running = [
+        subprocess.Popen(  # noqa: S603
+            ["pdftoppm", "-png", "-r", str(PROOF_DPI), str(pdf), str(out / prefix)],  # noqa: S607
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for pdf, prefix in files
+    ]
+    for proc in running:
+        _out, err = proc.communicate(timeout=120)
+        if proc.returncode:
+            raise subprocess.CalledProcessError(proc.returncode, proc.args, stderr=err)
+    return [sorted(out.glob(f"{prefix}-*.png")) for _pdf, prefix in files]
 
 
 def proof_dir(digest: str) -> Path:
@@ -924,8 +931,11 @@ def _render_proof(
             letters=tmp / "letters.pdf",
             context=context,
         )
-        envelope_pngs = _pdf_pages(tmp / "envelopes.pdf", tmp, "envelope") if result.rendered else []
-        letter_pngs = _pdf_pages(tmp / "letters.pdf", tmp, "letter") if result.rendered else []
+        envelope_pngs, letter_pngs = (
+            _pdf_pages(tmp, (tmp / "envelopes.pdf", "envelope"), (tmp / "letters.pdf", "letter"))
+            if result.rendered
+            else ([], [])
+        )
         errors = {f.number: f.error for f in result.failed}
         pieces = []
         e = lt = 0
