@@ -13,6 +13,7 @@ import json
 import logging
 from collections import deque
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -57,6 +58,8 @@ ACK: dict[str, object] = {"code": 0, "msg": "接收成功"}
 # QuerySendDetails' SendStatus: 1 waiting for the receipt, 2 failed, 3 delivered.
 _SEND_STATUS = {"1": "sent", "2": "failed", "3": "delivered"}
 _QUERY_PAGE = 50
+# QuerySendDetails calls in flight at once while resolving a batch after a crash.
+QUERY_THREADS = 8
 
 _KINDS: dict[str, ErrorKind] = {
     "isv.BUSINESS_LIMIT_CONTROL": "retryable",
@@ -274,16 +277,24 @@ class AliyunGateway(AliyunPushes):
         )
 
     def query_sent(self, messages: Sequence[Sms], *, batch_ref: str, since: datetime) -> QueryResult:
-        """QuerySendDetails per number and day since `since`: the messages of this batch (by OutId)."""
-        found: dict[str, SentRecord] = {}
+        """QuerySendDetails per number and day since `since`: the messages of this batch (by OutId).
+
+        The numbers are asked a few at a time (the query takes one number a call, and a batch lost in a
+        crash may hold a thousand); any failed query fails the whole answer, so nothing is guessed.
+        """
         first = since.astimezone(GATEWAY_TZ).date() if since.tzinfo else since.date()
         days = _days(first, datetime.now(GATEWAY_TZ).date())
-        for m in messages:
+
+        def one(m: Sms) -> SentRecord | None:
             for day in days:
                 record = self._query_one(m, batch_ref=batch_ref, day=day)
                 if record is not None:
-                    found[m.piece] = record
-                    break
+                    return record
+            return None
+
+        with ThreadPoolExecutor(max_workers=QUERY_THREADS, thread_name_prefix="aliyun-query") as pool:
+            answers = list(pool.map(one, messages))
+        found = {m.piece: r for m, r in zip(messages, answers, strict=True) if r is not None}
         return QueryResult(found=found, conclusive=True)
 
     def _query_one(self, m: Sms, *, batch_ref: str, day: date) -> SentRecord | None:
