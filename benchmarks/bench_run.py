@@ -16,6 +16,7 @@ import argparse
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -28,7 +29,6 @@ import redis
 from sqlalchemy import func, select, text
 
 ADMIN_URL = os.environ.get("OUTREACH_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("OUTREACH_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 CACHE = Path(os.environ.get("OUTREACH_BENCH_CACHE", "/tmp/outreach-bench"))
 
 
@@ -40,6 +40,44 @@ def rss_kib(pid: int, field: str = "VmRSS") -> int:
     except (FileNotFoundError, ProcessLookupError):
         pass
     return 0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_redis(work: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A redis-server of the benchmark's own on a free loopback port (the shared one is never touched)."""
+    port = free_port()
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        cwd=work,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise
+            time.sleep(0.05)
+    client.close()
+    return proc, url
+
+
+def tail(path: Path, lines: int = 40) -> None:
+    """The end of the workers' log, on stderr (the work folder is removed afterwards)."""
+    if path.exists():
+        text = path.read_text(errors="replace").splitlines()[-lines:]
+        print(f"--- last lines of {path}:", *text, sep="\n", file=sys.stderr)
 
 
 def children(pid: int) -> list[int]:
@@ -56,6 +94,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=12_000, help="workers in the registry (about half women)")
     parser.add_argument("--concurrency", type=int, default=2, help="Celery worker processes")
     parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds the run may take before giving up")
     parser.add_argument(
         "--expression",
         default=None,
@@ -72,18 +111,20 @@ def main() -> None:
 def bench(args: argparse.Namespace, url: str) -> None:
     """Imports the registry, sets up the campaign, starts the workers and times the run."""
     from outreach import db
+    from outreach.settings import get_settings
 
     work = Path(tempfile.mkdtemp(prefix="outreach-bench-run-"))
+    redis_server, redis_url = start_redis(work)
     env = {
         **os.environ,
         "OUTREACH_DATABASE_URL": url,
-        "OUTREACH_BROKER_URL": REDIS_URL,
+        "OUTREACH_BROKER_URL": redis_url,
         "OUTREACH_DATA_DIR": str(work),
         "OUTREACH_BATCH_DIR": str(work / "batches"),
     }
     os.environ.update(env)
-    client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
+    # Settings read before (the scratch database) must not hide the broker from this process.
+    get_settings.cache_clear()
     workers: subprocess.Popen[bytes] | None = None
     try:
         from audiences import service as audiences
@@ -92,9 +133,9 @@ def bench(args: argparse.Namespace, url: str) -> None:
         from outreach.campaigns import service as campaigns
         from outreach.demo import AUDIENCE, PERIOD, _setup_campaign
         from outreach.ledger import service as ledger
+        from outreach.runs import executor
         from outreach.runs import service as runs
         from outreach.runs.models import Piece
-        from workers import tasks
 
         engine = db.get_engine()
         db.upgrade(engine)
@@ -170,15 +211,30 @@ def bench(args: argparse.Namespace, url: str) -> None:
             run = runs.start(session=session, campaign=campaign, period=PERIOD)
             run_id, pieces = run.id, run.piece_count
         t_frozen = time.perf_counter()
-        tasks.dispatch(run_id)
-        t_queued = time.perf_counter()
-        while True:
-            with db.session_scope(engine) as session:
-                state = runs.get(session=session, run_id=run_id).state
-            if state == "done":
-                break
-            time.sleep(0.1)
+        # The path the CLI's `run start` takes: queue the batches on the workers, then follow the run.
+        queued_at: list[float] = []
+
+        def progress(done: int, total: int) -> None:
+            if not queued_at:
+                queued_at.append(time.perf_counter())
+
+        def too_long(signum: int, frame: object) -> None:
+            raise TimeoutError(f"run {run_id} not finished after {args.timeout} s")
+
+        signal.signal(signal.SIGALRM, too_long)
+        signal.alarm(args.timeout)
+        try:
+            execution = executor.execute(run_id, progress=progress)
+        except TimeoutError:
+            tail(work / "worker.log")
+            raise
+        finally:
+            signal.alarm(0)
         t_done = time.perf_counter()
+        t_queued = queued_at[0] if queued_at else t_done
+        if execution.state != "done":
+            tail(work / "worker.log")
+            raise SystemExit(f"run {run_id} ended {execution.state}, not done")
         stop.set()
         sampler.join()
         with db.session_scope(engine) as session:
@@ -221,7 +277,8 @@ def bench(args: argparse.Namespace, url: str) -> None:
         if workers is not None and workers.poll() is None:
             os.killpg(workers.pid, signal.SIGTERM)
             workers.wait(timeout=60)
-        client.flushdb()
+        redis_server.terminate()
+        redis_server.wait(timeout=30)
         db.dispose_engines()
         shutil.rmtree(work, ignore_errors=True)
 
