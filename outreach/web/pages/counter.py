@@ -139,9 +139,15 @@ def planner_report(
     request: Request,
     session: DbSession,
     principal: Annotated[Principal, Depends(require("offers.report"))],
-    campaign: Annotated[str, Query(max_length=100)],
-    period: Annotated[str, Query(max_length=20)],
+    campaign: Annotated[str, Query(max_length=100)] = "",
+    period: Annotated[str, Query(max_length=20)] = "",
 ) -> Response:
+    if not campaign.strip() or not period.strip():
+        # Which campaign and period: the letter campaigns and the periods they have run.
+        choices = [c for c in campaigns.summaries(session=session) if c.channel == "letter"]
+        return render(
+            request, "counter_report_pick.html", principal=principal, section="offers", choices=choices
+        )
     found = campaigns.get_by_ref(session=session, ref=campaign)
     report = reports.planner_report(session=session, campaign=found, period=period)
     chart = reports.bar_chart_svg(
@@ -155,4 +161,5 @@ def planner_report(
         chart=chart,
         campaign_ref=str(found.id),
         dimensions=reports.DIMENSIONS,
+        section="offers",
     )
