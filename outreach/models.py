@@ -2,6 +2,7 @@
 
 from audiences.models import Audience, RegistryImport, Suppression, Unit, Worker
 from outreach.accounts import auth_models  # noqa: F401
+from outreach.accounts import webhooks  # noqa: F401
 from outreach.accounts.models import Organisation
 from outreach.campaigns.content_models import ArtworkVersion, ContentChange, PeriodContent  # noqa: F401
 from outreach.campaigns.models import Campaign

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
         default=None, description="Endpoint of an S3-compatible store (MinIO, Ceph); unset means AWS."
     )
     s3_region: str | None = Field(default=None, description="Region of the S3 bucket.")
+    public_url: str | None = Field(
+        default=None, description="The site's address as print shops reach it (webhook payloads' portal URLs)."
+    )
     s3_access_key_id: str | None = Field(default=None, description="S3 key id; unset uses boto3's own chain.")
     s3_secret_access_key: str | None = Field(default=None, description="S3 secret for s3_access_key_id.")
     fonts: list[Path] = Field(

@@ -10,6 +10,7 @@ import logging
 
 from celery import Task
 
+from outreach.accounts import webhooks
 from outreach.campaigns import schedule
 from outreach.channels.gateways.base import GatewayError
 from outreach.db import session_scope, utcnow
@@ -63,10 +64,19 @@ def finish_run(self: Task, run_id: int) -> str:
 @app.task(name="outreach.supervise")
 def supervise() -> dict[int, str]:
     """Re-dispatches runs that stopped moving and stalls those that cannot move (every minute); applies SMS
-    receipts that arrived before their batch committed."""
+    receipts that arrived before their batch committed; sends webhook events a lost task left due."""
     with session_scope() as session:
         sms.apply_stranded(session=session)
+    webhooks.deliver_due()
     return supervisor.check_all()
+
+
+@app.task(bind=True, name=webhooks.DELIVER_TASK)
+def deliver_webhook(self: Task, event_id: int) -> None:
+    """One delivery attempt of a webhook event; a failure is retried after the service's backoff."""
+    delay = webhooks.deliver(event_id)
+    if delay is not None:
+        raise self.retry(countdown=delay, max_retries=webhooks.MAX_ATTEMPTS)
 
 
 @app.task(name="outreach.tick_schedule")

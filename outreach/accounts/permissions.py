@@ -14,6 +14,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "audit.read": frozenset({"admin"}),
     # The print shops' processing log (entrusted processing of personal data).
     "processing.read": frozenset({"admin"}),
+    # The print shops' webhooks (URL, signing secret) and their delivery log.
+    "webhooks.manage": frozenset({"admin"}),
     # The registry and audiences hold personal data: the planners who build campaigns, and the admin.
     "registry.import": frozenset({"planner"}),
     "registry.read": frozenset({"admin", "planner"}),

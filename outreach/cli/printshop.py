@@ -1,4 +1,4 @@
-"""`outreach printshop`: print shops — add, list, assign to a campaign, their batches, download."""
+"""`outreach printshop`: print shops — add, list, assign to a campaign, their batches, download, webhooks."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import typer
 from rich.table import Table
 
 from outreach import db
+from outreach.accounts import audit, webhooks
 from outreach.accounts import service as accounts
 from outreach.campaigns import service as campaigns
 from outreach.cli.output import console, safe
 from outreach.cli.paths import output_folder
+from outreach.errors import InputError
 from outreach.i18n import _
 from outreach.runs import printshop
 from outreach.storage import get_storage
@@ -127,3 +129,98 @@ def download(
     for path in files:
         console.print(safe(path))
     console.print(_("batch {id}: {count} file(s) downloaded", id=batch_id, count=len(files)))
+
+
+CLI_ACTOR = audit.Actor(username="cli", address="cli")
+
+
+@app.command(
+    help=_("Sets (or with --off turns off) a print shop's webhook; a new signing secret is shown once.")
+)
+def webhook(
+    shop: str = typer.Argument(..., help=_("The print shop.")),
+    url: str | None = typer.Argument(None, help=_("Where its events are POSTed (http:// or https://).")),
+    rotate: bool = typer.Option(
+        False, "--rotate", help=_("Generate a new signing secret (the old one stops).")
+    ),
+    off: bool = typer.Option(False, "--off", help=_("Turn the webhook off.")),
+) -> None:
+    """Sets (or with --off turns off) a print shop's webhook; a new signing secret is shown once."""
+    with db.session_scope(db.ensure_schema()) as session:
+        if off:
+            endpoint = webhooks.disable(session=session, print_shop=shop)
+            action, secret = "webhook.disable", None
+        else:
+            if url is None:
+                raise InputError(_("name the webhook's URL, or give --off to turn it off"))
+            endpoint, secret = webhooks.configure(session=session, print_shop=shop, url=url, rotate=rotate)
+            action = "webhook.set"
+        audit.record(
+            session=session,
+            actor=CLI_ACTOR,
+            action=action,
+            object_type="organisation",
+            object_id=endpoint.organisation_id,
+            after={"url": endpoint.url, "active": endpoint.active},
+            detail="new secret" if secret else None,
+        )
+    if off:
+        console.print(_("print shop {shop}: webhook turned off", shop=safe(shop)))
+        return
+    console.print(_("print shop {shop}: events go to {url}", shop=safe(shop), url=safe(endpoint.url)))
+    if secret:
+        # On a line of its own, never wrapped: it is copied into the shop's receiver.
+        console.print(_("signing secret (shown only this once): {secret}", secret=secret), soft_wrap=True)
+
+
+@app.command("webhook-log", help=_("Lists webhook delivery attempts, newest first."))
+def webhook_log(
+    shop: str | None = typer.Option(None, "--shop", help=_("Only this print shop's.")),
+    limit: int = typer.Option(50, "--limit", min=1, max=500, help=_("How many attempts to list.")),
+    as_json: bool = typer.Option(False, "--json", help=_("Print the attempts as JSON.")),
+) -> None:
+    """Lists webhook delivery attempts, newest first."""
+    with db.session_scope(db.ensure_schema()) as session:
+        rows = webhooks.deliveries(session=session, print_shop=shop, limit=limit)
+    if as_json:
+        items = [
+            {
+                "id": r.delivery.id,
+                "at": r.delivery.at.isoformat(),
+                "shop": r.print_shop,
+                "event_id": r.event.id,
+                "event": r.event.event,
+                "event_state": r.event.state,
+                "attempt": r.delivery.attempt,
+                "status_code": r.delivery.status_code,
+                "error": r.delivery.error,
+                "duration_ms": r.delivery.duration_ms,
+            }
+            for r in rows
+        ]
+        print(json.dumps(items, ensure_ascii=False))
+        return
+    if not rows:
+        console.print(_("no webhook deliveries yet"))
+        return
+    table = Table(
+        _("attempted at"),
+        _("print shop"),
+        _("webhook event"),
+        _("attempt no."),
+        _("HTTP status"),
+        _("error"),
+        _("duration (ms)"),
+    )
+    for r in rows:
+        d = r.delivery
+        table.add_row(
+            d.at.strftime("%Y-%m-%d %H:%M:%S"),
+            safe(r.print_shop),
+            safe(f"{r.event.event} #{r.event.id} ({r.event.state})"),
+            str(d.attempt),
+            "-" if d.status_code is None else str(d.status_code),
+            safe(d.error or "-"),
+            str(d.duration_ms),
+        )
+    console.print(table)

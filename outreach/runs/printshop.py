@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from audiences import suppression
 from outreach.accounts import service as accounts
+from outreach.accounts import webhooks
 from outreach.accounts.models import Organisation
 from outreach.campaigns.models import Campaign
 from outreach.channels import get_channel
@@ -202,11 +203,18 @@ def report(*, session: Session, batch_id: int, state: str) -> Batch:
             )
         )
     now = utcnow()
+    was = batch.state
     batch.state = state
     stamp = {"downloaded": "downloaded_at", "printed": "printed_at", "mailed": "mailed_at"}[state]
     if getattr(batch, stamp) is None:
         setattr(batch, stamp, now)
     session.flush()
+    if state == "mailed" and was != "mailed":
+        # Into the outbox in this transaction; sent to the print shop's webhook only once it commits.
+        run = session.get(Run, batch.run_id)
+        assert run is not None
+        campaign = session.get(Campaign, run.campaign_id)
+        webhooks.batch_mailed(session=session, batch=batch, run=run, campaign=campaign)
     return batch
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from audiences import service as audiences
 from audiences.models import Audience
+from outreach.accounts import webhooks
 from outreach.campaigns import content as campaign_content
 from outreach.campaigns import service as campaigns
 from outreach.campaigns.models import Campaign
@@ -432,6 +433,8 @@ def finish(*, session: Session, run_id: int, storage: Storage) -> Run:
     run.state = "done"
     run.finished_at = utcnow()
     session.flush()
+    # Into the outbox in this transaction; sent to the print shop's webhook only once it commits.
+    webhooks.run_finished(session=session, run=run, campaign=campaign)
     return run
 
 

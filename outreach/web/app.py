@@ -27,6 +27,7 @@ from outreach.web.api import offers as offers_api
 from outreach.web.api import registry as registry_api
 from outreach.web.api import sms_callbacks as sms_api
 from outreach.web.api import union as union_api
+from outreach.web.api import webhooks as webhooks_api
 from outreach.web.pages import approvals as approvals_pages
 from outreach.web.pages import audiences as audiences_pages
 from outreach.web.pages import audit as audit_pages
@@ -160,6 +161,7 @@ def create_app() -> FastAPI:
     api.include_router(union_api.router)
     api.include_router(sms_api.router)
     api.include_router(offers_api.router)
+    api.include_router(webhooks_api.router)
     app.include_router(api)
     app.include_router(auth_pages.router)
     app.include_router(portal_pages.router)
