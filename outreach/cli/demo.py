@@ -7,9 +7,10 @@ import os
 from pathlib import Path
 
 import typer
+from rich.console import Console
 
 from outreach import db
-from outreach.cli.output import console, safe
+from outreach.cli.output import console, err_console, safe
 from outreach.cli.paths import output_folder
 from outreach.i18n import _
 from outreach.settings import get_settings
@@ -37,6 +38,15 @@ def demo(
         12_000, min=1, help=_("Workers in the generated registry (about half are women).")
     ),
     as_json: bool = typer.Option(False, "--json", help=_("Print a JSON summary only (absolute paths).")),
+    serve: bool = typer.Option(
+        False,
+        "--serve",
+        help=_(
+            "Afterwards make an account per role (password from OUTREACH_DEMO_PASSWORD, or generated) and "
+            "serve the site on 127.0.0.1 until Ctrl-C."
+        ),
+    ),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help=_("Port for --serve.")),
 ) -> None:
     """Generates a county registry, imports it, runs the 俏佳人 campaign for 2027-Q1, prints the statement."""
     from outreach.cli.run import execute
@@ -65,6 +75,8 @@ def demo(
     )
     if as_json:
         print(json.dumps(result.as_json(), ensure_ascii=False, indent=2))
+        if serve:
+            _serve(port, shown=err_console)  # stdout stays one JSON document
         return
     imp = result.imported
     console.print(
@@ -99,3 +111,57 @@ def demo(
     console.print(
         _("statement: {csv}, {pdf}", csv=safe(result.statement_csv), pdf=safe(result.statement_pdf))
     )
+    if serve:
+        _serve(port, shown=console)
+
+
+# The demo's accounts: one per union role, and the demo print shop's.
+DEMO_ACCOUNTS = (("admin", "admin"), ("planner", "planner"), ("approver", "approver"), ("finance", "finance"))
+DEMO_SHOP_ACCOUNT = "printshop"
+
+
+def _demo_accounts(password: str) -> list[tuple[str, str, str]]:
+    """Makes (or resets the password of) an account per role; (user name, role, organisation) of each."""
+    from sqlalchemy import select
+
+    from outreach.accounts import users
+    from outreach.accounts.models import Organisation
+    from outreach.demo import PRINT_SHOP
+    from outreach.errors import NotFound
+
+    made = []
+    with db.session_scope() as session:
+        union = session.scalar(select(Organisation).where(Organisation.kind == "union"))
+        if union is None:
+            union = users.ensure_union(session=session, name=get_settings().union.name)
+        shop = users.organisation_by_name(session=session, name=PRINT_SHOP)
+        wanted = [(name, role, union) for name, role in DEMO_ACCOUNTS]
+        wanted.append((DEMO_SHOP_ACCOUNT, "printshop", shop))
+        for username, role, org in wanted:
+            try:
+                account = users.get(session=session, username=username)
+            except NotFound:
+                users.add(session=session, username=username, password=password, role=role, organisation=org)
+            else:
+                users.set_password(session=session, account=account, password=password)
+            made.append((username, role, org.name))
+    return made
+
+
+def _serve(port: int, *, shown: Console) -> None:
+    """Makes the demo's accounts, prints them, and serves the site until Ctrl-C."""
+    import secrets
+
+    import uvicorn
+
+    from outreach.accounts import users
+
+    password = os.environ.get("OUTREACH_DEMO_PASSWORD") or secrets.token_urlsafe(12)
+    users.check_password(password)
+    accounts = _demo_accounts(password)
+    shown.print(_("accounts of the demo site (every one with the same password):"))
+    for username, role, organisation in accounts:
+        shown.print(f"  {safe(username)}  ({safe(role)}, {safe(organisation)})")
+    shown.print(_("password: {password}", password=safe(password)), soft_wrap=True)
+    shown.print(_("the site: http://127.0.0.1:{port}/login (Ctrl-C stops it)", port=port))
+    uvicorn.run("outreach.web.app:create_app", factory=True, host="127.0.0.1", port=port, log_level="warning")

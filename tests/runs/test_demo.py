@@ -86,3 +86,82 @@ def test_demo_json_paths_are_absolute(tmp_path: Path) -> None:
     for path in paths:
         assert Path(path).is_absolute() and Path(path).is_file(), path
         assert Path(path).is_relative_to(tmp_path / "d")
+
+
+def test_demo_serve_leaves_a_running_site_the_print_shop_logs_into(tmp_path: Path) -> None:
+    import signal
+    import socket
+    import time
+
+    import httpx
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OUTREACH_")}
+    env["OUTREACH_DEMO_PASSWORD"] = "demo password 2027"
+    env["COLUMNS"] = "200"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    shown = tmp_path / "stdout.txt"
+    with shown.open("w") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "outreach",
+                "demo",
+                "--out",
+                "d",
+                "--size",
+                "400",
+                "--serve",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+        )
+    site = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            assert proc.poll() is None, shown.read_text()
+            try:
+                if httpx.get(f"{site}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, shown.read_text()
+            time.sleep(0.5)
+        text = shown.read_text()
+        for username in ("admin", "planner", "approver", "finance", "printshop"):
+            assert f"  {username}  (" in text, text
+        assert "demo password 2027" in text
+        with httpx.Client(base_url=site, follow_redirects=False, timeout=10) as browser:
+            page = browser.get("/login")
+            token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+            assert token, page.text
+            signed_in = browser.post(
+                "/login",
+                data={
+                    "username": "printshop",
+                    "password": "demo password 2027",
+                    "csrf_token": token.group(1),
+                },
+            )
+            assert signed_in.status_code == 303, signed_in.text
+            portal = browser.get("/portal")
+            assert portal.status_code == 200
+            assert "俏佳人" in portal.text
+            batch = re.search(r'href="(/portal/batches/\d+)"', portal.text)
+            assert batch, portal.text
+            detail = browser.get(batch.group(1))
+            assert detail.status_code == 200 and "letters.pdf" in detail.text
+            # The shop sees its batch, not the union's pages.
+            assert browser.get("/api/v1/audit").status_code == 403
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    assert proc.returncode == 0, shown.read_text()
+    assert "Traceback" not in shown.read_text()
