@@ -55,7 +55,10 @@ class Settings(BaseSettings):
     )
     s3_region: str | None = Field(default=None, description="Region of the S3 bucket.")
     public_url: str | None = Field(
-        default=None, description="The site's address as print shops reach it (webhook payloads' portal URLs)."
+        default=None, description="The site's address as print shops reach it (portal URLs in webhooks)."
+    )
+    webhook_backoff: float = Field(
+        default=30.0, gt=0, description="Seconds before a failed webhook's first retry; doubles each time."
     )
     s3_access_key_id: str | None = Field(default=None, description="S3 key id; unset uses boto3's own chain.")
     s3_secret_access_key: str | None = Field(default=None, description="S3 secret for s3_access_key_id.")

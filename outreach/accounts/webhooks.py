@@ -13,6 +13,7 @@ states, the campaign's name and portal URLs only — never a name, address or mo
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import hmac
 import json
@@ -45,9 +46,8 @@ log = logging.getLogger(__name__)
 EVENTS = ("batch.ready", "run.finished", "batch.mailed")
 DELIVER_TASK = "outreach.deliver_webhook"
 MAX_ATTEMPTS = 8
-# Failed attempt n (1-based) waits BACKOFF_BASE * 2**(n-1) seconds, at most BACKOFF_MAX: 30 s, 1 min, 2 min,
-# ... about 32 min before the eighth and last.
-BACKOFF_BASE = 30.0
+# Failed attempt n (1-based) waits settings.webhook_backoff * 2**(n-1) seconds, at most BACKOFF_MAX: by
+# default 30 s, 1 min, 2 min, ... 32 min before the eighth and last attempt.
 BACKOFF_MAX = 3600.0
 TIMEOUT = 10.0
 # A claimed attempt is someone's for this long; a deliverer that died mid-attempt is retried after it.
@@ -298,7 +298,11 @@ def dispatch(event_ids: Iterable[int]) -> None:
     process. Never raises: what cannot be handed over stays pending for the supervisor's sweep."""
     ids = list(event_ids)
     if get_settings().broker_url is None:
-        threading.Thread(target=deliver_with_retries, args=(ids,), name="webhooks", daemon=True).start()
+        thread = threading.Thread(target=_deliver_here, args=(ids,), name="webhooks", daemon=True)
+        with _THREADS_LOCK:
+            _THREADS[:] = [t for t in _THREADS if t.is_alive()]
+            _THREADS.append(thread)
+        thread.start()
         return
     try:
         from workers.celery_app import app
@@ -331,7 +335,7 @@ def verify(secret: str, *, timestamp: str, body: bytes, signature: str, now: flo
 
 def backoff(attempt: int) -> float:
     """Seconds to wait after failed attempt number `attempt` (1-based)."""
-    return float(min(BACKOFF_MAX, BACKOFF_BASE * 2 ** (attempt - 1)))
+    return float(min(BACKOFF_MAX, get_settings().webhook_backoff * 2 ** (attempt - 1)))
 
 
 @dataclass(frozen=True)
@@ -474,6 +478,33 @@ def deliver_with_retries(event_ids: Iterable[int]) -> None:
                 time.sleep(delay)
         except Exception:  # a thread has no caller to tell: the event stays pending for the sweep
             log.exception("delivering webhook event %s", event_id)
+
+
+_THREADS: list[threading.Thread] = []
+_THREADS_LOCK = threading.Lock()
+
+
+def _deliver_here(event_ids: list[int]) -> None:
+    """Without a broker: these events, then whatever an earlier process left due (no beat runs the sweep)."""
+    deliver_with_retries(event_ids)
+    try:
+        with db.session_scope() as session:
+            left = due(session=session)
+    except Exception:
+        log.exception("looking for due webhook events")
+        return
+    deliver_with_retries(left)
+
+
+@atexit.register
+def _let_first_attempts_finish() -> None:
+    # A CLI command exits right after its commit: give each delivering thread up to one attempt's time; an
+    # event still pending then is sent by the next process's sweep.
+    with _THREADS_LOCK:
+        threads = [t for t in _THREADS if t.is_alive()]
+    deadline = time.monotonic() + TIMEOUT + 1
+    for thread in threads:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
 
 def due(*, session: Session, limit: int = 100) -> list[int]:

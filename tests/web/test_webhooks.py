@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +26,8 @@ from outreach.cli import app as cli_app
 from outreach.runs import executor, printshop
 from outreach.runs import service as runs
 from outreach.runs.models import Batch
+from outreach.settings import get_settings
+from tests.runs.test_workers import broker, dispatch, start_worker, stop, wait_done  # noqa: F401
 from tests.runs.world import PRINT_SHOP, committed_world
 from tests.web.conftest import PASSWORD
 
@@ -92,7 +95,7 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture(autouse=True)
 def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(webhooks, "BACKOFF_BASE", 0.05)
+    monkeypatch.setattr(get_settings(), "webhook_backoff", 0.05)
 
 
 def admin_token(engine: Engine) -> dict[str, str]:
@@ -363,3 +366,48 @@ def test_the_cli_sets_a_webhook_and_shows_the_secret_once(committed_engine: Engi
     assert bad.exit_code == 1 and "Traceback" not in bad.output
     off = runner.invoke(cli_app, ["printshop", "webhook", PRINT_SHOP, "--off"])
     assert off.exit_code == 0 and "已停用" in off.output
+
+
+@pytest.mark.worker
+@pytest.mark.redis
+@pytest.mark.slow
+def test_with_a_broker_celery_workers_deliver_and_retry(
+    committed_engine: Engine,
+    broker: dict[str, str],  # noqa: F811 (the fixture of tests/runs/test_workers.py)
+    receiver: Receiver,
+    tmp_path: Path,
+) -> None:
+    committed_world_shop_only(committed_engine)
+    with Session(committed_engine) as session, session.begin():
+        receiver.secret = (
+            webhooks.configure(session=session, print_shop=PRINT_SHOP, url=receiver.url)[1] or ""
+        )
+    receiver.fail_first = 2
+    world = committed_world(committed_engine, women=12, batch_size=5)
+    with Session(committed_engine) as session, session.begin():
+        campaign = campaigns.get_by_name(session=session, name=world.campaign)
+        run_id = runs.start(session=session, campaign=campaign, period="2027-Q1").id
+    worker = start_worker({**broker, "OUTREACH_WEBHOOK_BACKOFF": "0.2"}, tmp_path)
+    try:
+        assert dispatch(broker, run_id) == 3
+        wait_done(committed_engine, run_id, timeout=120)  # the worker finished it: its events are queued
+        with Session(committed_engine) as session:
+            first = session.scalar(select(Batch.id).where(Batch.run_id == run_id, Batch.seq == 1))
+        with Session(committed_engine) as session, session.begin():  # here: sent to the broker on commit
+            assert first is not None
+            printshop.report(session=session, batch_id=first, state="mailed")
+        wait_settled(committed_engine, expected=5, timeout=60)
+    finally:
+        stop(worker)
+    assert sorted(g["event"] for g in receiver.accepted()) == ["batch.mailed"] + ["batch.ready"] * 3 + [
+        "run.finished"
+    ]
+    assert all(g["valid"] for g in receiver.got)
+    with Session(committed_engine) as session:
+        attempts = session.scalars(
+            select(webhooks.WebhookDelivery).order_by(webhooks.WebhookDelivery.id)
+        ).all()
+    by_event: dict[int, list[tuple[int, int | None]]] = {}
+    for a in attempts:
+        by_event.setdefault(a.event_id, []).append((a.attempt, a.status_code))
+    assert sorted(by_event.values()) == [[(1, 200)]] * 4 + [[(1, 503), (2, 503), (3, 200)]]
