@@ -32,6 +32,15 @@ ADMIN_URL = os.environ.get("OUTREACH_BENCH_PG_URL", "postgresql+psycopg://postgr
 CACHE = Path(os.environ.get("OUTREACH_BENCH_CACHE", "/tmp/outreach-bench"))
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kib(pid: int, field: str = "VmRSS") -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -195,12 +204,15 @@ def bench(args: argparse.Namespace, url: str) -> None:
         time.sleep(1.0)
 
         samples: dict[int, list[int]] = {}
+        cpu: dict[int, float] = {}
+        cpu_before = {child: cpu_seconds(child) for child in children(workers.pid)}
         stop = threading.Event()
 
         def sample() -> None:
             while not stop.is_set():
                 for child in children(workers.pid) if workers else []:
                     samples.setdefault(child, []).append(rss_kib(child))
+                    cpu[child] = cpu_seconds(child)
                 time.sleep(0.5)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -237,6 +249,10 @@ def bench(args: argparse.Namespace, url: str) -> None:
             raise SystemExit(f"run {run_id} ended {execution.state}, not done")
         stop.set()
         sampler.join()
+        for child in children(workers.pid):
+            cpu[child] = cpu_seconds(child)
+        worker_cpu = sum(cpu[c] - cpu_before.get(c, 0.0) for c in cpu)
+        load = os.getloadavg()[0]
         with db.session_scope(engine) as session:
             rendered = (
                 session.scalar(select(func.count()).where(Piece.run_id == run_id, Piece.state == "rendered"))
@@ -255,6 +271,10 @@ def bench(args: argparse.Namespace, url: str) -> None:
         print(f"  queue            : {t_queued - t_frozen:8.2f} s")
         print(f"  render+assemble  : {t_done - t_queued:8.2f} s")
         print(f"  wall time        : {wall:8.2f} s   ({pieces / wall:,.0f} pieces/s end to end)")
+        print(
+            f"  worker CPU       : {worker_cpu:8.2f} s   ({pieces / max(worker_cpu, 1e-9):,.0f} pieces per "
+            f"worker CPU second, less skewed by other load; load average {load:.1f})"
+        )
         print(
             f"  letter pages     : {pages:,}; PDF bytes {size / 1e6:,.1f} MB "
             f"({size / max(1, pieces):,.0f} B per piece)"
