@@ -3,6 +3,7 @@ period's run starts, and printed in the pieces (read back from the PDF) beside e
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,33 @@ def test_booked_artwork_and_the_qr_code_are_in_the_rendered_pieces(committed_eng
     streams = [page.get_contents() for page in reader.pages[:3]]
     text = [s.get_data().decode("latin-1") if s is not None else "" for s in streams]
     assert expected in text[0] and expected in text[1] and expected not in text[2]
+
+
+def test_the_printed_qr_code_scans_back_to_the_letters_code(committed_engine: Engine, tmp_path: Path) -> None:
+    """What a merchant's scanner reads off the printed page is the letter's redemption code (and no name)."""
+    zxingcpp = pytest.importorskip("zxingcpp")
+    from PIL import Image
+
+    with Session(committed_engine) as session, session.begin():
+        world = offer_world(session, women=2)
+        run_id = started_run(session, world.campaign_id, mailed=False).id
+    run_locally(run_id)
+    with Session(committed_engine) as session:
+        batch = session.scalars(select(Batch).where(Batch.run_id == run_id)).one()
+        code = a_code(session, run_id, seq=1)
+    letters = get_settings().resolved_batch_dir / str(batch.files["letters.pdf"]["key"])
+    # The letter page and the insert page of piece 1, at a scanner's resolution.
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "200", "-f", "1", "-l", "2", str(letters), str(tmp_path / "page")],
+        check=True,
+        timeout=60,
+    )
+    pages = sorted(tmp_path.glob("page-*.png"))
+    assert len(pages) == 2
+    for png in pages:
+        found = [
+            r.text
+            for r in zxingcpp.read_barcodes(Image.open(png))
+            if r.format == zxingcpp.BarcodeFormat.QRCode
+        ]
+        assert found == [code], (png.name, found)
