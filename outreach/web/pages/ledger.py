@@ -150,6 +150,30 @@ def _back(campaign_id: int, period: str, done: str) -> RedirectResponse:
     return RedirectResponse(f"/ledger?{query}", status_code=303)
 
 
+def _form_error(
+    request: Request,
+    session: Session,
+    principal: Principal,
+    campaign_id: int,
+    period: str,
+    field: str,
+    exc: OutreachError,
+    form: dict[str, str],
+) -> Response:
+    """The ledger page again (422) with the form as typed and the error beside FIELD; nothing is kept."""
+    session.rollback()
+    return _page(
+        request,
+        session,
+        principal,
+        campaign_id=campaign_id,
+        period=period,
+        status=422,
+        errors={field: str(exc)},
+        form=form,
+    )
+
+
 @router.post("/budgets")
 def set_budget(
     request: Request,
@@ -170,17 +194,7 @@ def set_budget(
             session=session, campaign_id=campaign, period=budget_period, amount_fen=fen, reason=reason
         )
     except OutreachError as exc:
-        session.rollback()
-        return _page(
-            request,
-            session,
-            principal,
-            campaign_id=campaign,
-            period=period,
-            status=422,
-            errors={"budget": str(exc)},
-            form=form,
-        )
+        return _form_error(request, session, principal, campaign, period, "budget", exc, form)
     audit.record(
         session=session,
         actor=principal.actor,
@@ -215,17 +229,7 @@ def add_adjustment(
             period=adjust_period.strip() or None,
         )
     except OutreachError as exc:
-        session.rollback()
-        return _page(
-            request,
-            session,
-            principal,
-            campaign_id=campaign,
-            period=period,
-            status=422,
-            errors={"adjustment": str(exc)},
-            form=form,
-        )
+        return _form_error(request, session, principal, campaign, period, "adjustment", exc, form)
     audit.record(
         session=session,
         actor=principal.actor,
@@ -251,8 +255,19 @@ def _statement_file(session: Session, campaign: int, period: str | None, suffix:
     return data, name
 
 
-def _download(data: bytes, name: str, media_type: str) -> Response:
-    suffix = name.rsplit(".", 1)[-1]
+def _download(
+    session: Session, principal: Principal, campaign: int, period: str | None, suffix: str, media_type: str
+) -> Response:
+    """The statement as a file to save, its download recorded in the audit log."""
+    data, name = _statement_file(session, campaign, period, suffix)
+    audit.record(
+        session=session,
+        actor=principal.actor,
+        action="statement.download",
+        object_type="campaign",
+        object_id=campaign,
+        detail=name,
+    )
     disposition = f"attachment; filename=\"statement.{suffix}\"; filename*=UTF-8''{quote(name)}"
     return Response(data, media_type=media_type, headers={"Content-Disposition": disposition})
 
@@ -264,16 +279,7 @@ def statement_csv(
     campaign: int,
     period: Period = None,
 ) -> Response:
-    data, name = _statement_file(session, campaign, period, "csv")
-    audit.record(
-        session=session,
-        actor=principal.actor,
-        action="statement.download",
-        object_type="campaign",
-        object_id=campaign,
-        detail=name,
-    )
-    return _download(data, name, "text/csv; charset=utf-8")
+    return _download(session, principal, campaign, period, "csv", "text/csv; charset=utf-8")
 
 
 @router.get("/statement.pdf")
@@ -283,16 +289,7 @@ def statement_pdf(
     campaign: int,
     period: Period = None,
 ) -> Response:
-    data, name = _statement_file(session, campaign, period, "pdf")
-    audit.record(
-        session=session,
-        actor=principal.actor,
-        action="statement.download",
-        object_type="campaign",
-        object_id=campaign,
-        detail=name,
-    )
-    return _download(data, name, "application/pdf")
+    return _download(session, principal, campaign, period, "pdf", "application/pdf")
 
 
 # --- rate cards --------------------------------------------------------------------------------------------
