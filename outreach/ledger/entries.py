@@ -296,6 +296,38 @@ def _charged_total(session: Session, run_id: int) -> tuple[int, int, int]:
     return fen_values(session, row[2:])[0], int(row[0]), int(row[1])
 
 
+def _book(
+    session: Session,
+    *,
+    campaign_id: int,
+    run_id: int | None,
+    piece_id: int,
+    kind: str,
+    period: str,
+    amount_fen: int,
+    pieces: int = 0,
+    units: int = 0,
+    reason: str | None = None,
+) -> LedgerEntry:
+    """Adds one entry at its full amount (nothing waived) and flushes it."""
+    entry = LedgerEntry(
+        campaign_id=campaign_id,
+        run_id=run_id,
+        piece_id=piece_id,
+        kind=kind,
+        period=period,
+        pieces=pieces,
+        units=units,
+        list_fen=amount_fen,
+        waived_fen=0,
+        amount_fen=amount_fen,
+        reason=reason,
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
 def release(*, session: Session, run_id: int) -> LedgerEntry | None:
     """Releases what a run's reservation did not use (run end or cancel); None if nothing was reserved."""
     run_of(session, run_id)
@@ -311,21 +343,17 @@ def release(*, session: Session, run_id: int) -> LedgerEntry | None:
         raise StateError(
             _("run {run} charged {amount}, more than it reserved", run=run_id, amount=format_fen(charged_fen))
         )
-    entry = LedgerEntry(
+    return _book(
+        session,
         campaign_id=reservation.campaign_id,
         run_id=run_id,
         piece_id=RUN_LEVEL,
         kind="release",
         period=reservation.period,
+        amount_fen=unused,
         pieces=max(0, reservation.pieces - charged_pieces),
         units=max(0, reservation.units - charged_units),
-        list_fen=unused,
-        waived_fen=0,
-        amount_fen=unused,
     )
-    session.add(entry)
-    session.flush()
-    return entry
 
 
 def record_return(*, session: Session, run_id: int, piece_id: int, reason: str) -> LedgerEntry | None:
@@ -402,20 +430,16 @@ def record_ad_income(
         return existing
     check_amount(amount_fen, what=_("ad fee"))
     run = run_of(session, run_id)
-    entry = LedgerEntry(
+    return _book(
+        session,
         campaign_id=run.campaign_id,
         run_id=run_id,
         piece_id=booking_id,
         kind="income",
         period=run.period,
-        list_fen=amount_fen,
-        waived_fen=0,
         amount_fen=amount_fen,
         reason=reason,
     )
-    session.add(entry)
-    session.flush()
-    return entry
 
 
 def adjust(
@@ -432,20 +456,16 @@ def adjust(
     period = normalise_period(period or str(quarter_of(local_date())))
     year, _quarter = parse_period(period)
     budgets.lock_year(session, campaign_id, year)
-    entry = LedgerEntry(
+    return _book(
+        session,
         campaign_id=campaign_id,
         run_id=None,
         piece_id=RUN_LEVEL,
         kind="adjust",
         period=period,
-        list_fen=amount_fen,
-        waived_fen=0,
         amount_fen=amount_fen,
         reason=reason,
     )
-    session.add(entry)
-    session.flush()
-    return entry
 
 
 def produced_pieces(*, session: Session, run_id: int) -> int:
