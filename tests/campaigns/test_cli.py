@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from datetime import date
 
@@ -12,9 +11,10 @@ from sqlalchemy import Engine, func, select
 
 from outreach import db
 from outreach.campaigns.models import Campaign
-from outreach.cli import main, output
+from outreach.cli import output
 from outreach.ledger import service as ledger
 from tests.campaigns.test_service import absent_character
+from tests.cli.runner import run_cli
 from tests.ledger.conftest import freeze_today
 from tests.runs.world import committed_world
 
@@ -24,15 +24,6 @@ def wide_console(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(output.console, "_width", 160)
     yield
     db.get_engine().dispose()
-
-
-def _run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["outreach", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    out, err = capsys.readouterr()
-    code = exit_info.value.code
-    return (code if isinstance(code, int) else 0), out + err
 
 
 def _campaign(engine: Engine, campaign_id: int) -> Campaign:
@@ -54,10 +45,10 @@ def test_estimate_and_approve_next_year_on_a_november_day(
             session=session, code="qjr", effective_from=date(2027, 1, 1), letter_fen=100, sms_part_fen=5
         )
         session.get(Campaign, world.campaign_id).rate_card_code = "qjr"  # type: ignore[union-attr]
-    code, text = _run(monkeypatch, capsys, "campaign", "estimate", "俏佳人", "--period", "2027-Q1")
+    code, text = run_cli(monkeypatch, capsys, "campaign", "estimate", "俏佳人", "--period", "2027-Q1")
     assert code == 0, text
     assert "费用估算" in text and "可送达件数" in text and "2027-01-01" in text and "¥8.00" in text
-    code, text = _run(
+    code, text = run_cli(
         monkeypatch, capsys, "campaign", "approve", str(world.campaign_id), "--period", "2027-Q1"
     )
     assert code == 0, text
@@ -70,16 +61,18 @@ def test_approve_lists_unprintable_recipients_first_and_refuses_without_force(
 ) -> None:
     rare = absent_character()
     world = committed_world(committed_engine, women=5, period=None, extra_names=(f"李{rare}",))
-    code, text = _run(monkeypatch, capsys, "campaign", "approve", "俏佳人", "--period", "2027-Q1")
+    code, text = run_cli(monkeypatch, capsys, "campaign", "approve", "俏佳人", "--period", "2027-Q1")
     assert code == 1
     assert "Traceback" not in text
     listed, estimate = text.index(f"李{rare}"), text.index("费用估算")
     assert listed < estimate  # the recipients come before the money
     assert f"U+{ord(rare):04X}" in text and "--force" in text.splitlines()[-1]
     assert _campaign(committed_engine, world.campaign_id).approved_period is None
-    code, text = _run(monkeypatch, capsys, "campaign", "estimate", "俏佳人", "--period", "2027-Q1")
+    code, text = run_cli(monkeypatch, capsys, "campaign", "estimate", "俏佳人", "--period", "2027-Q1")
     assert code == 0 and f"李{rare}" in text
-    code, text = _run(monkeypatch, capsys, "campaign", "approve", "俏佳人", "--period", "2027-Q1", "--force")
+    code, text = run_cli(
+        monkeypatch, capsys, "campaign", "approve", "俏佳人", "--period", "2027-Q1", "--force"
+    )
     assert code == 0, text
     assert _campaign(committed_engine, world.campaign_id).approved_period == "2027-Q1"
 
@@ -88,7 +81,7 @@ def test_show_list_and_bad_names(
     committed_engine: Engine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     world = committed_world(committed_engine, women=3, name="[bold]俏佳人[/]")
-    code, text = _run(monkeypatch, capsys, "campaign", "show", str(world.campaign_id), "--json")
+    code, text = run_cli(monkeypatch, capsys, "campaign", "show", str(world.campaign_id), "--json")
     assert code == 0, text
     data = json.loads(text)
     assert (data["name"], data["approved_period"], data["print_shop"]) == (
@@ -96,14 +89,14 @@ def test_show_list_and_bad_names(
         "2027-Q1",
         "尤溪县邮政商函印制中心",
     )
-    code, text = _run(monkeypatch, capsys, "campaign", "show", f"#{world.campaign_id}")
+    code, text = run_cli(monkeypatch, capsys, "campaign", "show", f"#{world.campaign_id}")
     assert code == 0 and "[bold]俏佳人[/]" in text and "已批准期间" in text
-    code, text = _run(monkeypatch, capsys, "campaign", "list")
+    code, text = run_cli(monkeypatch, capsys, "campaign", "list")
     assert code == 0 and "[bold]俏佳人[/]" in text and "已批准" in text
     with db.session_scope(committed_engine) as session:
         before = session.scalar(select(func.count()).select_from(Campaign))
     for name, expected in (("名" * 101, "最多允许 100 个"), ("2027", "活动编号")):
-        code, text = _run(
+        code, text = run_cli(
             monkeypatch,
             capsys,
             "campaign",

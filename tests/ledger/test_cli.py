@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,9 +10,10 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from outreach import db
-from outreach.cli import main, output
+from outreach.cli import output
 from outreach.ledger import service
 from outreach.ledger.models import BudgetVersion, LedgerEntry, RateCard
+from tests.cli.runner import run_cli
 from tests.ledger import factories as f
 
 
@@ -24,15 +24,6 @@ def wide_console(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     # The CLI opens the settings' engine; close its pooled connections so none outlives the test.
     db.get_engine().dispose()
-
-
-def _run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["outreach", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    out, err = capsys.readouterr()
-    code = exit_info.value.code
-    return (code if isinstance(code, int) else 0), out + err
 
 
 def _counts(engine: Engine) -> tuple[int, int, int]:
@@ -51,7 +42,7 @@ def test_rates_budget_and_statement(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     def ok(*args: str) -> str:
-        code, text = _run(monkeypatch, capsys, *args)
+        code, text = run_cli(monkeypatch, capsys, *args)
         assert code == 0, text
         return text
 
@@ -151,7 +142,7 @@ def test_clear_errors_are_one_line_exit_1_and_store_nothing(
         (("ledger", "rates", "set", "x", "--from", "1 Jan", "--letter", "1"), "2027-01-01"),
     ]
     for args, expected in cases:
-        code, text = _run(monkeypatch, capsys, *args)
+        code, text = run_cli(monkeypatch, capsys, *args)
         assert code == 1, (args, text)
         assert expected in text, (args, text)
         assert "Traceback" not in text and len(text.strip().splitlines()) == 1, text

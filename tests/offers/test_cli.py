@@ -3,7 +3,6 @@ refused booking that stores nothing, the report with its CSV."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,8 +12,9 @@ from sqlalchemy.orm import Session
 
 from outreach import db
 from outreach.accounts.auth_models import AuditEntry
-from outreach.cli import main, output
+from outreach.cli import output
 from outreach.offers.models import AdBooking
+from tests.cli.runner import run_cli
 from tests.offers.helpers import artwork
 from tests.runs.world import committed_world
 
@@ -24,15 +24,6 @@ def wide_console(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(output.console, "_width", 200)
     yield
     db.get_engine().dispose()
-
-
-def _run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["outreach", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    out, err = capsys.readouterr()
-    code = exit_info.value.code
-    return (code if isinstance(code, int) else 0), out + err
 
 
 def test_booking_a_slot_from_the_command_line(
@@ -46,22 +37,22 @@ def test_booking_a_slot_from_the_command_line(
     good.write_bytes(artwork())
     small = tmp_path / "small.jpg"
     small.write_bytes(artwork((300, 196)))
-    code, out = _run(
+    code, out = run_cli(
         monkeypatch, capsys, "offer", "merchant-add", "尤溪丽人美容院", "--licence", "91350426MA2XXXXX0M"
     )
     assert code == 0 and "已添加商家" in out
     book = ["offer", "book", world.campaign, "2027-Q1", "insert-1", "--merchant", "尤溪丽人美容院"]
     book += ["--offer", "凭函到店护理八折", "--from", "2027-03-01", "--until", "2027-05-31", "--fee", "500"]
-    code, out = _run(monkeypatch, capsys, *book, "--artwork", str(small))
+    code, out = run_cli(monkeypatch, capsys, *book, "--artwork", str(small))
     assert code == 1 and "dpi" in out and "Traceback" not in out
-    code, out = _run(monkeypatch, capsys, *book[:-2], "--until", "2027-02-01", "--artwork", str(good))
+    code, out = run_cli(monkeypatch, capsys, *book[:-2], "--until", "2027-02-01", "--artwork", str(good))
     assert code == 1 and "结束日期早于开始日期" in out
-    code, out = _run(monkeypatch, capsys, *book, "--artwork", str(good))
+    code, out = run_cli(monkeypatch, capsys, *book, "--artwork", str(good))
     assert code == 0 and "需重新审批" in out, out
-    code, out = _run(monkeypatch, capsys, "offer", "slots", world.campaign, "2027-Q1")
+    code, out = run_cli(monkeypatch, capsys, "offer", "slots", world.campaign, "2027-Q1")
     assert code == 0 and "尤溪丽人美容院" in out and "500.00" in out and "工会自有画面" in out
     csv_path = tmp_path / "report.csv"
-    code, out = _run(
+    code, out = run_cli(
         monkeypatch, capsys, "offer", "report", world.campaign, "2027-Q1", "--csv", str(csv_path)
     )
     assert (
