@@ -81,6 +81,32 @@ def committed_engine(engine: Engine) -> Iterator[Engine]:
     truncate_all(engine)
 
 
+@pytest.fixture
+def site(committed_engine: Engine) -> Iterator[str]:
+    """The web service on a free loopback port, in a thread of this process (same database)."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from outreach.web.app import create_app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the web service did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
 def truncate_all(engine: Engine) -> None:
     """Empties every Outreach table."""
     tables = [t.name for t in reversed(db.Base.metadata.sorted_tables)]

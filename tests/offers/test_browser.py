@@ -6,14 +6,9 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -22,7 +17,6 @@ from outreach.accounts.models import Organisation
 from outreach.offers.models import AdBooking, Redemption
 from outreach.periods import local_date
 from outreach.runs.models import Piece
-from outreach.web.app import create_app
 from tests.offers.helpers import a_code, offer_world, started_run
 from tests.web.conftest import PASSWORD
 
@@ -34,24 +28,6 @@ pytestmark = [
         not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install chromium)"
     ),
 ]
-
-
-@pytest.fixture
-def site(committed_engine: Engine) -> Iterator[str]:
-    """The web service on a free loopback port, in a thread of this process (same database)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the web service did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 def test_a_merchant_scans_a_letter_in_a_real_browser(site: str, committed_engine: Engine) -> None:

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -161,19 +157,40 @@ def make_batches(engine: Engine, people: People, *, count: int = 3, size: int = 
     return ShopBatches(mine=ids["mine"], theirs=ids["theirs"][0], run_id=run_ids["mine"], file_bytes=content)
 
 
-@pytest.fixture
-def site(committed_engine: Engine) -> Iterator[str]:
-    """The web service on a free loopback port, in a thread of this process (same database)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the web service did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+def busy_quarter(engine: Engine, people: People) -> tuple[str, int]:
+    """This quarter with two campaigns of the shop: 俏佳人 (8 women, a budget of ¥6,000, its run done five
+    days ago with one piece failed) and 金秋助学 (never approved). The period and the run's id."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from outreach.campaigns import service as campaigns
+    from outreach.db import utcnow
+    from outreach.ledger import budgets
+    from outreach.periods import local_date, quarter_of
+    from outreach.runs import service as runs
+    from outreach.runs.models import Piece
+    from tests.runs.world import committed_world
+    from workers.local import run_locally
+
+    period = str(quarter_of(local_date()))
+    world = committed_world(
+        engine, name="俏佳人", women=8, period=period, schedule="quarterly", print_shop=people.shop.name
+    )
+    committed_world(
+        engine, name="金秋助学", women=2, period=None, schedule="quarterly", print_shop=people.shop.name
+    )
+    with Session(engine) as session, session.begin():
+        budgets.set_budget(
+            session=session, campaign_id=world.campaign_id, period=period.split("-")[0], amount_fen=600_000
+        )
+        campaign = campaigns.get(session=session, campaign_id=world.campaign_id)
+        run_id = runs.start(session=session, campaign=campaign, period=period).id
+    run_locally(run_id)
+    with Session(engine) as session, session.begin():
+        piece = session.scalars(select(Piece).where(Piece.run_id == run_id).limit(1)).one()
+        piece.state, piece.error = "failed", "字体缺字"
+        run = session.get(Run, run_id)
+        assert run is not None and run.state == "done"
+        run.finished_at = utcnow() - timedelta(days=5)
+    return period, run_id
