@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from audiences import service as audiences
 from audiences.models import Audience, RegistryImport
 from audiences.sample import write_sample
-from tests.web.conftest import PASSWORD, People
+from tests.web.conftest import PASSWORD, People, busy_quarter
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path("screenshots")
@@ -161,50 +161,7 @@ def test_a_planner_imports_the_registry_and_builds_an_audience(
 def test_the_home_page_of_a_busy_quarter_in_a_real_browser(
     site: str, people: People, committed_engine: Engine
 ) -> None:
-    from datetime import timedelta
-
-    from outreach.campaigns import service as campaigns
-    from outreach.db import utcnow
-    from outreach.ledger import budgets
-    from outreach.periods import local_date, quarter_of
-    from outreach.runs import service as runs
-    from outreach.runs.models import Piece, Run
-    from tests.runs.world import committed_world
-    from workers.local import run_locally
-
-    period = str(quarter_of(local_date()))
-    world = committed_world(
-        committed_engine,
-        name="俏佳人",
-        women=8,
-        period=period,
-        schedule="quarterly",
-        print_shop=people.shop.name,
-    )
-    committed_world(
-        committed_engine,
-        name="金秋助学",
-        women=2,
-        period=None,
-        schedule="quarterly",
-        print_shop=people.shop.name,
-    )
-    with Session(committed_engine) as session, session.begin():
-        budgets.set_budget(
-            session=session, campaign_id=world.campaign_id, period=period.split("-")[0], amount_fen=600_000
-        )
-        run_id = runs.start(
-            session=session,
-            campaign=campaigns.get(session=session, campaign_id=world.campaign_id),
-            period=period,
-        ).id
-    run_locally(run_id)
-    with Session(committed_engine) as session, session.begin():
-        piece = session.scalars(select(Piece).where(Piece.run_id == run_id).limit(1)).one()
-        piece.state, piece.error = "failed", "字体缺字"
-        run = session.get(Run, run_id)
-        assert run is not None
-        run.finished_at = utcnow() - timedelta(days=5)
+    busy_quarter(committed_engine, people)
 
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])

@@ -4,7 +4,6 @@ budget bars, recent imports, and what needs a person; print shops and merchants 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -15,14 +14,12 @@ from audiences.importer import import_registry
 from audiences.models import Suppression, Worker
 from audiences.sample import write_sample
 from outreach.campaigns import service as campaigns
-from outreach.db import utcnow
 from outreach.ledger import budgets
 from outreach.periods import local_date, quarter_of
 from outreach.runs import service as runs
-from outreach.runs.models import Batch, Piece, Run
+from outreach.runs.models import Batch
 from tests.runs.world import committed_world
-from tests.web.conftest import People, login
-from workers.local import run_locally
+from tests.web.conftest import People, busy_quarter, login
 
 
 def _section(html: str, title: str) -> str:
@@ -34,36 +31,10 @@ def _section(html: str, title: str) -> str:
 def test_the_home_page_shows_the_quarter(
     client: TestClient, people: People, committed_engine: Engine, tmp_path: Path
 ) -> None:
-    period = str(quarter_of(local_date()))
-    year = period.split("-")[0]
-    done = committed_world(
-        committed_engine,
-        name="俏佳人",
-        women=8,
-        period=period,
-        schedule="quarterly",
-        print_shop=people.shop.name,
-    )
-    committed_world(
-        committed_engine,
-        name="金秋助学",
-        women=2,
-        period=None,
-        schedule="quarterly",
-        print_shop=people.shop.name,
-    )
+    period, run_id = busy_quarter(committed_engine, people)
     with Session(committed_engine) as session, session.begin():
-        budgets.set_budget(session=session, campaign_id=done.campaign_id, period=year, amount_fen=600_000)
-        campaign = campaigns.get(session=session, campaign_id=done.campaign_id)
-        run_id = runs.start(session=session, campaign=campaign, period=period).id
-    run_locally(run_id)
-    with Session(committed_engine) as session, session.begin():
-        # One piece failed, the batches not downloaded five days after the run, one letter returned.
-        piece = session.scalars(select(Piece).where(Piece.run_id == run_id).limit(1)).one()
-        piece.state, piece.error = "failed", "字体缺字"
-        run = session.get(Run, run_id)
-        assert run is not None and run.state == "done"
-        run.finished_at = utcnow() - timedelta(days=5)
+        # One piece failed and the batches not downloaded five days after the run (busy_quarter), one letter
+        # returned.
         batches = session.scalars(select(Batch).where(Batch.run_id == run_id)).all()
         worker_id = session.scalars(select(Worker.id).limit(1)).one()
         session.add(Suppression(channel="letter", reason="returned_mail", worker_id=worker_id))
