@@ -13,10 +13,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from urllib.parse import quote
@@ -24,6 +21,7 @@ from urllib.parse import quote
 from bench_audience import ADMIN_URL, build  # type: ignore[import-not-found]  # (same folder)
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
+from webserver import serve  # type: ignore[import-not-found]  # (same folder)
 
 from outreach import db
 from outreach.accounts import tokens, users
@@ -75,35 +73,9 @@ def main() -> None:
         db.upgrade(engine)
         build(engine, args.workers)
         token = planner_token(engine)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
         env = {**os.environ, "OUTREACH_DATABASE_URL": url, "OUTREACH_DATA_DIR": tmp}
         env.pop("OUTREACH_BROKER_URL", None)
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "outreach.web.app:create_app",
-                "--factory",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=1):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError("uvicorn did not start") from None
-                    time.sleep(0.2)
+        with serve(env) as port:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
             # One warm-up request per expression (connection pool, statistics, plan caches), not counted.
             for expression in EXPRESSIONS:
@@ -122,9 +94,6 @@ def main() -> None:
                     raise RuntimeError(f"{expression}: HTTP {status}")
                 times[expression].append(elapsed)
             conn.close()
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
     everything = [t for ts in times.values() for t in ts]
     print(f"GET /audiences/live on {args.workers:,} workers, {len(everything)} requests, one at a time")
     for expression, ts in times.items():

@@ -14,20 +14,17 @@ import hashlib
 import http.client
 import json
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 from bench_audience import ADMIN_URL, build  # type: ignore[import-not-found]  # (same folder)
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
+from webserver import serve  # type: ignore[import-not-found]  # (same folder)
 
 from audiences.models import Audience
 from outreach import db
@@ -170,9 +167,6 @@ def main() -> None:
         build(engine, args.workers)
         storage = LocalStorage(Path(tmp) / "batches")
         keys = seed(engine, storage, batches=200, download_mb=args.download_mb)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
         env = {
             **os.environ,
             "OUTREACH_DATABASE_URL": url,
@@ -180,32 +174,7 @@ def main() -> None:
             "OUTREACH_BATCH_DIR": str(storage.root),
         }
         env.pop("OUTREACH_BROKER_URL", None)
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "outreach.web.app:create_app",
-                "--factory",
-                "--port",
-                str(port),
-                "--workers",
-                str(args.web_workers),
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.2)
+        with serve(env, workers=args.web_workers) as port:
             print(
                 f"{args.workers:,} workers; {args.web_workers} uvicorn processes; {CLIENTS} clients, loopback"
             )
@@ -246,9 +215,6 @@ def main() -> None:
                 f"10 concurrent downloads of {args.download_mb} MB: {total_mb} MB in {elapsed:.2f} s = "
                 f"{total_mb / elapsed:.0f} MB/s (slowest {max(latencies):.2f} s), errors {errors}"
             )
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
 
 
 if __name__ == "__main__":
