@@ -374,7 +374,7 @@ def _claim(event_id: int) -> _Claim | float | None:
                     attempt=ev.attempts,
                     at=now,
                     url=endpoint.url,
-                    error="webhook disabled",
+                    error=_("the webhook was turned off"),
                     duration_ms=0,
                 )
             )

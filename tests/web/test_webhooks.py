@@ -411,3 +411,26 @@ def test_with_a_broker_celery_workers_deliver_and_retry(
     for a in attempts:
         by_event.setdefault(a.event_id, []).append((a.attempt, a.status_code))
     assert sorted(by_event.values()) == [[(1, 200)]] * 4 + [[(1, 503), (2, 503), (3, 200)]]
+
+
+def test_events_left_for_a_webhook_turned_off_fail_with_the_reason(
+    committed_engine: Engine, receiver: Receiver
+) -> None:
+    committed_world_shop_only(committed_engine)
+    _run_id, batch_ids = run_and_mail(committed_engine)
+    with Session(committed_engine) as session, session.begin():
+        webhooks.configure(session=session, print_shop=PRINT_SHOP, url=receiver.url)
+    with Session(committed_engine) as session, session.begin():
+        printshop.report(session=session, batch_id=batch_ids[1], state="mailed")
+        webhooks.disable(session=session, print_shop=PRINT_SHOP)
+    wait_settled(committed_engine, expected=1)
+    with Session(committed_engine) as session:
+        event = session.scalars(select(webhooks.WebhookEvent)).one()
+        logged = session.scalars(select(webhooks.WebhookDelivery)).one()
+    assert event.state == "failed" and logged.error == "Webhook 已停用" and logged.status_code is None
+    assert receiver.got == []
+    # Turned off, nothing new is written.
+    with Session(committed_engine) as session, session.begin():
+        printshop.report(session=session, batch_id=batch_ids[2], state="mailed")
+    with Session(committed_engine) as session:
+        assert session.scalar(select(func.count()).select_from(webhooks.WebhookEvent)) == 1
