@@ -1,8 +1,7 @@
 """Imports every table so that Base.metadata (and Alembic) sees the whole schema."""
 
 from audiences.models import Audience, RegistryImport, Suppression, Unit, Worker
-from outreach.accounts import auth_models  # noqa: F401
-from outreach.accounts import webhooks  # noqa: F401
+from outreach.accounts import auth_models, webhooks  # noqa: F401
 from outreach.accounts.models import Organisation
 from outreach.campaigns.content_models import ArtworkVersion, ContentChange, PeriodContent  # noqa: F401
 from outreach.campaigns.models import Campaign
