@@ -7,7 +7,9 @@ once the visibility timeout passes; every task is safe to run twice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from celery import Celery
 from celery.schedules import crontab
@@ -62,5 +64,35 @@ def configure(app: Celery, settings: Settings) -> None:
     )
 
 
+def _closed_transport_is_a_connection_error() -> None:
+    """Keeps a worker alive when Redis goes away while it holds an unacknowledged task (kombu 5.7).
+
+    After a lost connection, celery releases the consumer's transport and later closes its channel (which
+    re-queues the unacknowledged messages) or acknowledges a late-ack task that was running through it. The
+    Redis channel then builds a new pool from its transport's client, which is None by then, and the
+    AttributeError kills the worker ("Unrecoverable error"). Raised as the connection error it is, celery
+    ignores or logs it and reconnects; the messages stay in Redis's unacked hash (the visibility sweep
+    re-delivers them) or are gone with a Redis restarted empty (the supervisor re-dispatches the run).
+    """
+    try:
+        import redis.exceptions
+        from kombu.transport import redis as kombu_redis
+    except ImportError:  # pragma: no cover - redis is a dependency of the broker setup only
+        return
+
+    connparams: Callable[..., Any] = kombu_redis.Channel._connparams
+    if getattr(connparams, "outreach_guard", False):
+        return
+
+    def _connparams(self: Any, asynchronous: bool = False) -> Any:
+        if getattr(self.connection, "client", None) is None:
+            raise redis.exceptions.ConnectionError("the broker connection is closed")
+        return connparams(self, asynchronous=asynchronous)
+
+    _connparams.outreach_guard = True  # type: ignore[attr-defined]
+    kombu_redis.Channel._connparams = _connparams  # type: ignore[method-assign]
+
+
+_closed_transport_is_a_connection_error()
 app = Celery("outreach", include=["workers.tasks"])
 configure(app, get_settings())
