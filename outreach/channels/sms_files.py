@@ -15,7 +15,20 @@ GATEWAY_FILE = "sms.csv"
 GATEWAY_HEADER = ("mobile", "content", "parts", "piece")
 
 
-class SmsFilesChannel:
+class SmsSizing:
+    """How big an SMS batch is and what one message can cost, for the gateway-file and the live channel."""
+
+    def batch_size(self, requested: int) -> int:
+        """At most what the settings allow per batch (OUTREACH_SMS_GATEWAY_BATCH: the gateway's upload; a live
+        batch's calls are split to the gateway's own size)."""
+        return min(requested, get_settings().sms_gateway_batch)
+
+    def max_units(self, kit: Kit) -> int:
+        """Parts the kit's longest allowed message is billed as."""
+        return sms_parts("x" * kit.sms_max_length)
+
+
+class SmsFilesChannel(SmsSizing):
     """SMS texts as gateway upload files (the union uploads them; live sending is another channel)."""
 
     name: ChannelName = "sms"
@@ -23,14 +36,6 @@ class SmsFilesChannel:
     charge_on: str = "rendered"
     keeps_mobile: bool = True
     delivery_files: tuple[str, ...] = (GATEWAY_FILE,)
-
-    def batch_size(self, requested: int) -> int:
-        """At most what the gateway takes per upload."""
-        return min(requested, get_settings().sms_gateway_batch)
-
-    def max_units(self, kit: Kit) -> int:
-        """Parts the kit's longest allowed message is billed as."""
-        return sms_parts("x" * kit.sms_max_length)
 
     def deliver(
         self,

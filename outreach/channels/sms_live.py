@@ -40,10 +40,10 @@ from outreach.channels.gateways.base import (
     mask_text,
 )
 from outreach.channels.quiet_hours import SEND_UNTIL
-from outreach.channels.sms_files import sms_window
+from outreach.channels.sms_files import SmsSizing, sms_window
 from outreach.errors import InputError, NotFound
 from outreach.i18n import _
-from outreach.render import Kit, Recipient, render_sms, sms_parts
+from outreach.render import Kit, Recipient, render_sms
 from outreach.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ QUERY_MARGIN = timedelta(minutes=10)
 UNRESOLVED = "outreach.UNRESOLVED"
 
 
-class SmsLiveChannel:
+class SmsLiveChannel(SmsSizing):
     """SMS sent now through a live gateway account, charged per part when the gateway takes a message."""
 
     name: ChannelName = "sms"
@@ -101,14 +101,6 @@ class SmsLiveChannel:
         if not code:
             raise InputError(_("live SMS needs an approved gateway template: set OUTREACH_SMS_TEMPLATE_CODE"))
         return code
-
-    def batch_size(self, requested: int) -> int:
-        """At most what the settings allow per batch (a batch's calls are split to the gateway's own size)."""
-        return min(requested, get_settings().sms_gateway_batch)
-
-    def max_units(self, kit: Kit) -> int:
-        """Parts the kit's longest allowed message is billed as."""
-        return sms_parts("x" * kit.sms_max_length)
 
     def deliver(
         self,
