@@ -43,6 +43,7 @@ from outreach.channels.gateways.base import (
     items_of,
     load_json,
     parse_local_time,
+    refused_result,
     split_endpoint,
     text_field,
     unique_numbers,
@@ -198,16 +199,7 @@ class AliyunGateway(AliyunPushes):
                 if len(call) == 1:
                     m = call[0]
                     log.info("aliyun refused %s: %s", mask_mobile(m.mobile), refused.code)
-                    done.append(
-                        SendResult(
-                            m.piece,
-                            m.mobile,
-                            False,
-                            error_code=refused.code,
-                            error=str(refused),
-                            kind="per_number",
-                        )
-                    )
+                    done.append(refused_result(m, refused.code, str(refused), "per_number"))
                 else:
                     half = len(call) // 2
                     queue.appendleft(call[half:])

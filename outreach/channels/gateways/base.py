@@ -70,6 +70,11 @@ class SendResult:
         return f"SendResult(piece={self.piece!r}, mobile={mask_mobile(self.mobile)!r}, {state})"
 
 
+def refused_result(message: Sms, code: str, error: str, kind: ErrorKind) -> SendResult:
+    """The answer for a message the gateway did not take: its error code, why, and what may be done."""
+    return SendResult(message.piece, message.mobile, False, error_code=code, error=error, kind=kind)
+
+
 @dataclass(frozen=True, slots=True)
 class SentRecord:
     """What a gateway's own records say it took for one number of a batch (after a crash)."""
@@ -257,14 +262,7 @@ def unique_numbers(messages: Sequence[Sms]) -> tuple[list[Sms], list[SendResult]
     for m in messages:
         if m.mobile in seen:
             refused.append(
-                SendResult(
-                    m.piece,
-                    m.mobile,
-                    False,
-                    error_code=DUPLICATE_NUMBER,
-                    error=_("number given twice in one batch"),
-                    kind="per_number",
-                )
+                refused_result(m, DUPLICATE_NUMBER, _("number given twice in one batch"), "per_number")
             )
         else:
             seen.add(m.mobile)

@@ -39,6 +39,7 @@ from outreach.channels.gateways.base import (
     items_of,
     load_json,
     parse_local_time,
+    refused_result,
     split_endpoint,
     text_field,
     unique_numbers,
@@ -204,16 +205,7 @@ class TencentGateway(TencentPushes):
             status = by_number.get(m.mobile)
             if status is None:
                 # The gateway answered without this number: it was not taken (a resend is safe).
-                out.append(
-                    SendResult(
-                        m.piece,
-                        m.mobile,
-                        False,
-                        error_code="MissingInAnswer",
-                        error="no status for this number",
-                        kind="retryable",
-                    )
-                )
+                out.append(refused_result(m, "MissingInAnswer", "no status for this number", "retryable"))
             elif status.Code == "Ok":
                 out.append(
                     SendResult(
@@ -228,16 +220,7 @@ class TencentGateway(TencentPushes):
             else:
                 code = str(status.Code)
                 log.info("tencent refused %s: %s", mask_mobile(m.mobile), code)
-                out.append(
-                    SendResult(
-                        m.piece,
-                        m.mobile,
-                        False,
-                        error_code=code,
-                        error=str(status.Message or code),
-                        kind=self.classify(code),
-                    )
-                )
+                out.append(refused_result(m, code, str(status.Message or code), self.classify(code)))
         return out
 
     def _call_error(self, exc: TencentCloudSDKException) -> GatewayError:
