@@ -15,8 +15,9 @@ GATEWAY_FILE = "sms.csv"
 GATEWAY_HEADER = ("mobile", "content", "parts", "piece")
 
 
-class SmsSizing:
-    """How big an SMS batch is and what one message can cost, for the gateway-file and the live channel."""
+class SmsBase:
+    """What the gateway-file and the live SMS channel share: how big a batch is, what one message can cost,
+    no manifest (nothing is printed; the batch's own file lists its messages) and the job ticket's lines."""
 
     def batch_size(self, requested: int) -> int:
         """At most what the settings allow per batch (OUTREACH_SMS_GATEWAY_BATCH: the gateway's upload; a live
@@ -27,8 +28,25 @@ class SmsSizing:
         """Parts the kit's longest allowed message is billed as."""
         return sms_parts("x" * kit.sms_max_length)
 
+    def manifest(self, rows: Sequence[ManifestRow]) -> tuple[Sequence[str], list[Sequence[object]]] | None:
+        """None: no print shop sees an SMS batch, and its file is its own list."""
+        return None
 
-class SmsFilesChannel(SmsSizing):
+    def ticket_lines(self, kit: Kit, *, pieces: int) -> dict[str, str | int]:
+        """The hours the gateway may send; nothing is printed."""
+        return {
+            "envelope": "-",
+            "envelope_pages": 0,
+            "paper": "-",
+            "colours": "-",
+            "bleed": "-",
+            "fold": "-",
+            "insert_order": "-",
+            "send_window": sms_window(),
+        }
+
+
+class SmsFilesChannel(SmsBase):
     """SMS texts as gateway upload files (the union uploads them; live sending is another channel)."""
 
     name: ChannelName = "sms"
@@ -58,23 +76,6 @@ class SmsFilesChannel(SmsSizing):
             for m in messages
         )
         return output
-
-    def manifest(self, rows: Sequence[ManifestRow]) -> tuple[Sequence[str], list[Sequence[object]]] | None:
-        """None: the gateway file is its own list, and no print shop sees it."""
-        return None
-
-    def ticket_lines(self, kit: Kit, *, pieces: int) -> dict[str, str | int]:
-        """The hours the gateway may send; nothing is printed."""
-        return {
-            "envelope": "-",
-            "envelope_pages": 0,
-            "paper": "-",
-            "colours": "-",
-            "bleed": "-",
-            "fold": "-",
-            "insert_order": "-",
-            "send_window": sms_window(),
-        }
 
 
 def sms_window() -> str:

@@ -25,7 +25,6 @@ from outreach.channels import (
     BatchFolder,
     BatchOutput,
     ChannelName,
-    ManifestRow,
     PieceResult,
     Receipt,
     ResultState,
@@ -40,7 +39,7 @@ from outreach.channels.gateways.base import (
     mask_text,
 )
 from outreach.channels.quiet_hours import SEND_UNTIL
-from outreach.channels.sms_files import SmsSizing, sms_window
+from outreach.channels.sms_files import SmsBase
 from outreach.errors import InputError, NotFound
 from outreach.i18n import _
 from outreach.render import Kit, Recipient, render_sms
@@ -58,7 +57,7 @@ QUERY_MARGIN = timedelta(minutes=10)
 UNRESOLVED = "outreach.UNRESOLVED"
 
 
-class SmsLiveChannel(SmsSizing):
+class SmsLiveChannel(SmsBase):
     """SMS sent now through a live gateway account, charged per part when the gateway takes a message."""
 
     name: ChannelName = "sms"
@@ -286,23 +285,6 @@ class SmsLiveChannel(SmsSizing):
                     parts=parts[r.piece],
                 )
         return again
-
-    def manifest(self, rows: Sequence[ManifestRow]) -> tuple[Sequence[str], list[Sequence[object]]] | None:
-        """None: nothing is printed, and the submitted list is the batch's own file."""
-        return None
-
-    def ticket_lines(self, kit: Kit, *, pieces: int) -> dict[str, str | int]:
-        """The hours the gateway may send; nothing is printed."""
-        return {
-            "envelope": "-",
-            "envelope_pages": 0,
-            "paper": "-",
-            "colours": "-",
-            "bleed": "-",
-            "fold": "-",
-            "insert_order": "-",
-            "send_window": sms_window(),
-        }
 
 
 class Intent:
