@@ -10,4 +10,15 @@ from outreach.offers.models import AdBooking, CodeLookupFailure, Redemption, Red
 from outreach.runs.models import Batch, Piece, Run
 from outreach.runs.sms import SmsReceipt, SmsReply  # noqa: F401
 
-__all__ = ["Audience", "Batch", "Campaign", "Organisation", "Piece", "RegistryImport", "Run", "Suppression", "Unit", "Worker"]
+__all__ = [
+    "Audience",
+    "Batch",
+    "Campaign",
+    "Organisation",
+    "Piece",
+    "RegistryImport",
+    "Run",
+    "Suppression",
+    "Unit",
+    "Worker",
+]

@@ -24,7 +24,9 @@ class UnionProfile(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     name: str = Field(default="尤溪县总工会", min_length=2, max_length=40)
-    address: str = Field(default="福建省三明市尤溪县城关镇水南路1号 工人文化宫三楼", min_length=2, max_length=60)
+    address: str = Field(
+        default="福建省三明市尤溪县城关镇水南路1号 工人文化宫三楼", min_length=2, max_length=60
+    )
     postcode: str = Field(default="365100", pattern=r"^\d{6}$")
     phone: str = Field(default="0598-6322351", max_length=30)
     hotline: str = Field(default="12351", max_length=20, description="The 职工维权 hotline.")
@@ -129,7 +131,9 @@ class Settings(BaseSettings):
     upload_limit_mb: int = Field(default=50, ge=1, description="Largest upload the web service takes, in MB.")
     quarter_start_day: int = Field(default=1, ge=1, le=28, description="Day of the quarter's first month.")
     quarter_start_hour: int = Field(default=8, ge=0, le=23)
-    timezone: str = Field(default="Asia/Shanghai", description="The union's time zone: dates and times people read.")
+    timezone: str = Field(
+        default="Asia/Shanghai", description="The union's time zone: dates and times people read."
+    )
     batch_ack_days: int = Field(
         default=3, ge=1, description="Days a print shop has to download a ready batch before it is flagged."
     )
