@@ -218,7 +218,8 @@ def _here() -> dict[str, object]:
 
 
 # Fault injection for the fault tests only (tests/runs/test_faults.py): OUTREACH_TEST_FAULTS names a folder; a
-# file `storage-read-only` in it makes every batch-file write fail with EROFS, and `kill-after-last-batch`
+# file `storage-read-only` in it makes every batch-file write fail with EROFS, `slow-batches` makes each batch
+# take a second longer (so a fault switched on at 40% still finds the run going), and `kill-after-last-batch`
 # makes the worker kill its own process group right after the last batch commits (the file is removed first).
 # Never set in production; read here, not in the settings, so that it cannot be set from a .env file.
 _FAULTS_ENV = "OUTREACH_TEST_FAULTS"
@@ -253,6 +254,8 @@ def _storage() -> Storage:
 
 def render_one(run_id: int, batch_seq: int) -> runs.BatchOutcome:
     """Renders one batch and stamps the run's progress, in one transaction; safe to run twice."""
+    if _fault("slow-batches"):
+        time.sleep(1.0)
     with session_scope() as session:
         outcome = runs.render_batch(session=session, run_id=run_id, batch_seq=batch_seq, storage=_storage())
         if not outcome.skipped:

@@ -93,7 +93,7 @@ def test_demo_serve_leaves_a_running_site_the_print_shop_logs_into(tmp_path: Pat
     import socket
     import time
 
-    import httpx
+    import httpx2 as httpx
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("OUTREACH_")}
     env["OUTREACH_DEMO_PASSWORD"] = "demo password 2027"

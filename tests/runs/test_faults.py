@@ -272,6 +272,7 @@ def test_batch_folder_read_only_for_a_while(
     committed_engine: Engine, fault_env: dict[str, str], read_only: ReadOnlyFolder, tmp_path: Path
 ) -> None:
     root = Path(fault_env["OUTREACH_BATCH_DIR"])
+    (Path(fault_env["OUTREACH_TEST_FAULTS"]) / "slow-batches").touch()  # the run must still be going at 40%
     run_id, proc = begin(committed_engine, fault_env, tmp_path)
     try:
         wait_until(committed_engine, run_id, done=int(PIECES * 0.4))
@@ -292,6 +293,7 @@ def test_batch_folder_read_only_for_good_ends_stalled_with_the_reason(
     committed_engine: Engine, fault_env: dict[str, str], read_only: ReadOnlyFolder, tmp_path: Path
 ) -> None:
     root = Path(fault_env["OUTREACH_BATCH_DIR"])
+    (Path(fault_env["OUTREACH_TEST_FAULTS"]) / "slow-batches").touch()  # the run must still be going at 40%
     run_id, proc = begin(committed_engine, fault_env, tmp_path)
     try:
         wait_until(committed_engine, run_id, done=int(PIECES * 0.4))
